@@ -1,0 +1,405 @@
+package roamjws
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/federation/reason"
+)
+
+// Defaults from DESIGN.md §4.
+const (
+	// DefaultMaxInput caps the presented payload, in bytes (rule 1).
+	DefaultMaxInput = 4096
+	// DefaultSkew is the clock skew allowed for nbf, in seconds (rule 7).
+	DefaultSkew = 60 * time.Second
+	// maxSeconds is the largest timestamp taken as Unix seconds (year 5138);
+	// anything larger is a millisecond timestamp (rule 7).
+	maxSeconds = 1e11
+	// maxKid bounds the kid header; an RFC 7638 SHA-256 thumbprint is 43.
+	maxKid = 128
+)
+
+// KeyState of a registered key, as the resolver reports it.
+type KeyState int
+
+// Key states (DESIGN.md §2).
+const (
+	KeyActive KeyState = iota + 1
+	KeyRetired
+	KeyRevoked
+)
+
+// Key is a registered issuer key as the verifier needs it. Times are Unix
+// seconds; NotAfter 0 means open-ended. For a retired key, StateChangedAt is
+// when it stopped signing.
+type Key struct {
+	PublicKey
+	State          KeyState
+	NotBefore      int64
+	NotAfter       int64
+	StateChangedAt int64
+}
+
+// KeyResolver is the verifier's read-only view of the trust registry.
+type KeyResolver interface {
+	// Key returns the key registered under kid.
+	Key(kid string) (*Key, bool)
+	// CodeRevoked reports whether jurisdiction revoked code id jti.
+	CodeRevoked(jurisdiction, jti string) bool
+}
+
+// Verifier checks roam codes and status assertions against a KeyResolver.
+// The zero values of MaxInput and Skew mean the defaults.
+type Verifier struct {
+	Keys     KeyResolver
+	MaxInput int           // bytes
+	Skew     time.Duration // allowed clock skew for nbf
+}
+
+var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
+
+// forbidden headers get header_forbidden (rule 5); other unknown headers too.
+var forbiddenHeaders = map[string]bool{"jku": true, "x5u": true, "jwk": true, "crit": true, "b64": true, "x5c": true, "x5t": true, "x5t#S256": true}
+
+type header struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Typ string `json:"typ"`
+}
+
+// Verify checks a roam code (with or without the "roam:" prefix) as of at and
+// returns its claims. It applies DESIGN.md §4 rules 1–9 in order; every
+// failure is a *reason.Error.
+func (v *Verifier) Verify(payload []byte, at time.Time) (*adapters.Claims, error) {
+	return v.verify(payload, at, TypCode)
+}
+
+// VerifyStatus checks a status assertion (typ roam-status+jwt) as of at.
+func (v *Verifier) VerifyStatus(token []byte, at time.Time) (*adapters.Claims, error) {
+	return v.verify(token, at, TypStatus)
+}
+
+func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims, error) {
+	// Rule 1: cap before any parsing; reject, never trim.
+	maxIn := v.MaxInput
+	if maxIn <= 0 {
+		maxIn = DefaultMaxInput
+	}
+	if len(in) > maxIn {
+		return nil, reason.New(reason.InputTooLarge, "payload is %d bytes; the limit is %d", len(in), maxIn)
+	}
+	tok := in
+	if bytes.HasPrefix(tok, []byte(Prefix)) {
+		tok = tok[len(Prefix):]
+	}
+	// Rule 2: compact serialization only.
+	if t := bytes.TrimLeft(tok, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		return nil, reason.New(reason.SerializationNotCompact, "JSON serialization is not accepted; present the compact form")
+	}
+	for i, c := range tok {
+		if !isB64URL(c) && c != '.' {
+			return nil, reason.New(reason.Malformed, "byte %d (0x%02x) is outside the base64url alphabet", i, c)
+		}
+	}
+	parts := bytes.Split(tok, []byte("."))
+	if len(parts) != 3 {
+		return nil, reason.New(reason.SerializationNotCompact, "compact JWS has 3 dot-separated parts, got %d", len(parts))
+	}
+	hb, err := b64(parts[0])
+	if err != nil {
+		return nil, reason.New(reason.Malformed, "header: %v", err)
+	}
+	var h header
+	if err := strictUnmarshal(hb, &h, func(k string) error {
+		if forbiddenHeaders[k] {
+			return reason.New(reason.HeaderForbidden, "header %q is never accepted (DESIGN.md §4 rule 5)", k)
+		}
+		if !allowedHeaders[k] {
+			return reason.New(reason.HeaderForbidden, "header %q is not allowed; only alg, kid and typ", k)
+		}
+		return nil
+	}); err != nil {
+		return nil, asReason(err, reason.Malformed, "header")
+	}
+	// Rule 3: none and HMAC are never accepted.
+	if h.Alg != ES256 && h.Alg != EdDSA {
+		return nil, reason.New(reason.AlgNotAllowed, "alg %q is not allowed (ES256 or EdDSA)", h.Alg)
+	}
+	if h.Typ != typ {
+		return nil, reason.New(reason.TypeInvalid, "typ %q, want %q", h.Typ, typ)
+	}
+	// Rule 4: kid required.
+	if h.Kid == "" {
+		return nil, reason.New(reason.KidMissing, "kid header is required")
+	}
+	if len(h.Kid) > maxKid {
+		return nil, reason.New(reason.UnknownKey, "kid is %d bytes; no registered kid is longer than %d", len(h.Kid), maxKid)
+	}
+	pb, err := b64(parts[1])
+	if err != nil {
+		return nil, reason.New(reason.Malformed, "payload: %v", err)
+	}
+	var c adapters.Claims
+	// Rule 9: strict JSON, duplicate keys and unknown claims rejected.
+	if err := strictUnmarshal(pb, &c, func(k string) error {
+		if !knownClaims[k] {
+			return reason.New(reason.ClaimsInvalid, "unknown claim %q", k)
+		}
+		return nil
+	}); err != nil {
+		return nil, asReason(err, reason.ClaimsInvalid, "claims")
+	}
+	if c.Issuer == "" {
+		return nil, reason.New(reason.ClaimsInvalid, "iss is required")
+	}
+	// Rule 4: the key must be registered to the token's iss.
+	key, ok := v.Keys.Key(h.Kid)
+	if !ok {
+		return nil, reason.New(reason.UnknownKey, "kid %q is not in the registry", h.Kid)
+	}
+	if key.Jurisdiction != c.Issuer {
+		return nil, reason.New(reason.KeyIssuerMismatch, "kid %q is registered to %s, but iss is %s", h.Kid, key.Jurisdiction, c.Issuer)
+	}
+	// Rule 3: the algorithm comes from the registry's key.
+	if h.Alg != key.Alg {
+		return nil, reason.New(reason.AlgMismatch, "header alg %s differs from the registered key's %s", h.Alg, key.Alg)
+	}
+	// Rule 6: raw r‖s only, 64 bytes for both ES256 and Ed25519.
+	sig, err := b64(parts[2])
+	if err != nil {
+		return nil, reason.New(reason.SignatureFormat, "signature: %v", err)
+	}
+	if len(sig) != 64 {
+		return nil, reason.New(reason.SignatureFormat, "%s signature is %d bytes, want 64 (raw r‖s; DER is rejected)", key.Alg, len(sig))
+	}
+	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(key.Alg))
+	if err != nil {
+		return nil, reason.New(reason.AlgNotAllowed, "%v", err)
+	}
+	signingInput := tok[:len(parts[0])+1+len(parts[1])]
+	if err := verifier.Verify(signingInput, sig, key.Raw); err != nil {
+		return nil, reason.New(reason.SignatureInvalid, "signature does not verify with kid %q", h.Kid)
+	}
+	// Rule 8: key state and validity at iat; revoked code ids.
+	if key.State == KeyRevoked {
+		return nil, reason.New(reason.KeyRevoked, "kid %q is revoked", h.Kid)
+	}
+	// Rule 7: time.
+	if err := checkTimes(&c, at, v.skew()); err != nil {
+		return nil, err
+	}
+	if c.IssuedAt < key.NotBefore || (key.NotAfter != 0 && c.IssuedAt >= key.NotAfter) {
+		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was not valid at iat %d", h.Kid, c.IssuedAt)
+	}
+	// Fail closed: a state that is neither active nor retired (zero value,
+	// or one added to the registry later) never signs.
+	if key.State != KeyActive && key.State != KeyRetired {
+		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q is in state %d, neither active nor retired", h.Kid, key.State)
+	}
+	if key.State == KeyRetired && c.IssuedAt >= key.StateChangedAt {
+		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was retired at %d and no longer signs; iat is %d", h.Kid, key.StateChangedAt, c.IssuedAt)
+	}
+	if err := checkClaims(&c, typ); err != nil {
+		return nil, err
+	}
+	if v.Keys.CodeRevoked(c.Issuer, c.CodeID) {
+		return nil, reason.New(reason.CodeRevoked, "code id %s was revoked by %s", c.CodeID, c.Issuer)
+	}
+	return &c, nil
+}
+
+func (v *Verifier) skew() time.Duration {
+	if v.Skew <= 0 {
+		return DefaultSkew
+	}
+	return v.Skew
+}
+
+var knownClaims = map[string]bool{"iss": true, "jti": true, "sub": true, "disp": true, "color": true, "sys": true, "ver": true, "iat": true, "nbf": true, "exp": true}
+
+func checkTimes(c *adapters.Claims, at time.Time, skew time.Duration) error {
+	for _, t := range []struct {
+		name string
+		v    int64
+	}{{"iat", c.IssuedAt}, {"nbf", c.NotBefore}, {"exp", c.Expires}} {
+		if t.v <= 0 {
+			return reason.New(reason.TimestampsInvalid, "%s is missing or not positive", t.name)
+		}
+		if t.v >= maxSeconds {
+			return reason.New(reason.TimestampsInvalid, "%s %d looks like milliseconds; roam timestamps are seconds", t.name, t.v)
+		}
+	}
+	if c.Expires <= c.NotBefore {
+		return reason.New(reason.TimestampsInvalid, "exp %d is not after nbf %d", c.Expires, c.NotBefore)
+	}
+	if c.IssuedAt >= c.Expires {
+		return reason.New(reason.TimestampsInvalid, "iat %d is not before exp %d", c.IssuedAt, c.Expires)
+	}
+	now := at.Unix()
+	if c.NotBefore > now+int64(skew/time.Second) {
+		return reason.New(reason.NotYetValid, "not valid before %s", time.Unix(c.NotBefore, 0).UTC().Format(time.RFC3339))
+	}
+	if now >= c.Expires {
+		return reason.New(reason.Expired, "expired at %s", time.Unix(c.Expires, 0).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func checkClaims(c *adapters.Claims, typ string) error {
+	if _, err := adapters.ParseColor(string(c.Color)); err != nil {
+		return reason.New(reason.ColorUnknown, "color %q is not green, yellow or red", c.Color)
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(c.CodeID); err != nil || len(raw) != 16 {
+		return reason.New(reason.ClaimsInvalid, "jti must be 128 bits, base64url")
+	}
+	if c.Version < 1 {
+		return reason.New(reason.ClaimsInvalid, "ver must be at least 1")
+	}
+	if typ == TypCode && (c.Subject == "" || c.System == "") {
+		return reason.New(reason.ClaimsInvalid, "sub and sys are required")
+	}
+	return nil
+}
+
+func isB64URL(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+func b64(p []byte) ([]byte, error) {
+	out := make([]byte, base64.RawURLEncoding.DecodedLen(len(p)))
+	n, err := base64.RawURLEncoding.Strict().Decode(out, p)
+	if err != nil {
+		return nil, fmt.Errorf("not base64url: %w", err)
+	}
+	return out[:n], nil
+}
+
+func asReason(err error, fallback reason.Code, what string) error {
+	var re *reason.Error
+	if errors.As(err, &re) {
+		return re
+	}
+	return reason.New(fallback, "%s: %v", what, err)
+}
+
+// strictUnmarshal decodes one JSON object into v, rejecting duplicate keys at
+// any depth, trailing data, and (through check) keys of the top-level object.
+func strictUnmarshal(data []byte, v any, check func(key string) error) error {
+	if err := scanStrict(data, check); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after JSON object")
+	}
+	return nil
+}
+
+// scanStrict walks the JSON tokens once, checking for duplicate keys in
+// every object and applying check to the top-level keys.
+func scanStrict(data []byte, check func(string) error) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return errors.New("not a JSON object")
+	}
+	return scanObject(dec, 1, check)
+}
+
+const maxDepth = 16
+
+func scanObject(dec *json.Decoder, depth int, check func(string) error) error {
+	if depth > maxDepth {
+		return errors.New("JSON nested too deeply")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k, ok := t.(string)
+		if !ok {
+			return errors.New("object key is not a string")
+		}
+		if seen[k] {
+			return fmt.Errorf("duplicate key %q", strings.ToValidUTF8(k, "?"))
+		}
+		seen[k] = true
+		if depth == 1 && check != nil {
+			if err := check(k); err != nil {
+				return err
+			}
+		}
+		if err := scanValue(dec, depth); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // closing '}'
+	return err
+}
+
+func scanValue(dec *json.Decoder, depth int) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	d, ok := t.(json.Delim)
+	if !ok {
+		return nil
+	}
+	switch d {
+	case '{':
+		return scanObject(dec, depth+1, nil)
+	case '[':
+		if depth+1 > maxDepth {
+			return errors.New("JSON nested too deeply")
+		}
+		for dec.More() {
+			if err := scanValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	}
+	return fmt.Errorf("unexpected %v", d)
+}
+
+// Adapter is the roam format's adapters.Adapter: "roam:" codes and bare
+// compact JWS.
+type Adapter struct{ V *Verifier }
+
+// Format returns "roam".
+func (Adapter) Format() string { return "roam" }
+
+// Detect reports whether payload is a roam code: the "roam:" prefix, a bare
+// compact JWS header ("eyJ"), or a JSON serialization (rejected by Decode).
+func (Adapter) Detect(p []byte) bool {
+	return bytes.HasPrefix(p, []byte(Prefix)) || bytes.HasPrefix(p, []byte("eyJ")) || bytes.HasPrefix(bytes.TrimLeft(p, " \t\r\n"), []byte("{"))
+}
+
+// Decode verifies payload as of at; see Verifier.Verify.
+func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+	return a.V.Verify(payload, at)
+}

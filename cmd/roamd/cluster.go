@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/node"
+	"github.com/roam-federation/roam/federation/registry"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// province is one demo jurisdiction (DESIGN.md §5).
+type province struct {
+	ID, Name string
+	Voter    bool
+}
+
+// demoProvinces: three Raft voters and two non-voter replicas.
+var demoProvinces = []province{
+	{"330000", "Zhejiang", true},
+	{"410000", "Henan", true},
+	{"110000", "Beijing", true},
+	{"120000", "Tianjin", false},
+	{"130000", "Hebei", false},
+}
+
+// member is one running province: its backend and its node.
+type member struct {
+	province
+	sim      *provsim.Server
+	http     *http.Server
+	simURL   string
+	simAdmin *provsim.Client
+	node     *node.Node
+	conn     *grpc.ClientConn
+}
+
+// cluster is the demo's five provinces on loopback.
+type cluster struct {
+	clock   *clock.Sim
+	members map[string]*member
+	order   []string
+}
+
+// startCluster starts every province's backend and node. basePort 0 picks
+// free ports; otherwise gRPC is basePort+10+i, Raft basePort+20+i and the
+// backends basePort+30+i. 330000 bootstraps; the others join through it.
+func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger) (_ *cluster, err error) {
+	c := &cluster{clock: clk, members: map[string]*member{}}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	port := func(off, i int) string {
+		if basePort == 0 {
+			return "127.0.0.1:0"
+		}
+		return "127.0.0.1:" + strconv.Itoa(basePort+off+i)
+	}
+	var seed string
+	for i, p := range demoProvinces {
+		m := &member{province: p}
+		c.members[p.ID] = m
+		c.order = append(c.order, p.ID)
+		pdir := filepath.Join(dir, p.ID)
+		if m.sim, err = provsim.New(provsim.Config{Jurisdiction: p.ID, Dialect: provsim.DialectFor(p.ID), DBPath: filepath.Join(pdir+"-provsim.db"), Clock: clk}); err != nil {
+			return nil, fmt.Errorf("provsim %s: %w", p.ID, err)
+		}
+		lis, err := net.Listen("tcp", port(30, i))
+		if err != nil {
+			return nil, fmt.Errorf("provsim %s listen: %w (is another demo running? try --base-port)", p.ID, err)
+		}
+		m.http = &http.Server{Handler: m.sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = m.http.Serve(lis) }()
+		m.simURL = "http://" + lis.Addr().String()
+		if m.simAdmin, err = provsim.NewClient(m.simURL, nil); err != nil {
+			return nil, err
+		}
+		voter := p.Voter
+		cfg := &node.Config{
+			NodeID: p.ID, Jurisdiction: p.ID, Name: p.Name, DataDir: pdir,
+			RaftListen: port(20, i), GRPCListen: port(10, i),
+			Voter: &voter, Backend: node.Backend{URL: m.simURL},
+			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		}
+		if i == 0 {
+			cfg.Bootstrap = true
+		} else {
+			cfg.Join = []string{seed}
+		}
+		if m.node, err = node.Start(ctx, cfg, node.Options{Clock: clk, Logger: log}); err != nil {
+			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
+		}
+		if i == 0 {
+			seed = m.node.GRPCAddr()
+		}
+		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			return nil, err
+		}
+		// Voters join one at a time so quorum grows with live members.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = m.node.WaitReady(wctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Close stops nodes (non-voters first) and backends.
+func (c *cluster) Close() {
+	for i := len(c.order) - 1; i >= 0; i-- {
+		m := c.members[c.order[i]]
+		if m.conn != nil {
+			_ = m.conn.Close()
+		}
+		if m.node != nil {
+			_ = m.node.Close()
+		}
+		if m.http != nil {
+			_ = m.http.Close()
+		}
+		if m.simAdmin != nil {
+			m.simAdmin.CloseIdleConnections()
+		}
+		if m.sim != nil {
+			_ = m.sim.Close()
+		}
+	}
+}
+
+func (c *cluster) registry(id string) roamv1.RegistryServiceClient {
+	return roamv1.NewRegistryServiceClient(c.members[id].conn)
+}
+
+// propose submits a registry command through node id's gRPC API.
+func (c *cluster) propose(ctx context.Context, via string, msg proto.Message) (uint64, error) {
+	cmd, err := registry.NewCommand(msg)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.registry(via).Propose(ctx, &roamv1.ProposeRequest{Command: cmd})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetIndex(), nil
+}
+
+// waitApplied waits until node id has applied index idx.
+func (c *cluster) waitApplied(ctx context.Context, id string, idx uint64) error {
+	for {
+		if c.members[id].node.FSM().AppliedIndex() >= idx {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not apply index %d: %w", id, idx, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// agree makes host ← issuer active: the host proposes through its own node,
+// the issuer accepts through its own node.
+func (c *cluster) agree(ctx context.Context, host, issuer string, from time.Time, terms *roamv1.AgreementTerms) (uint64, error) {
+	idx, err := c.propose(ctx, host, &roamv1.ProposeAgreement{
+		Host: host, Issuer: issuer, Terms: terms, EffectiveFrom: from.Unix(), ProposedBy: host, At: c.clock.Now().Unix(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("propose %s ← %s: %w", host, issuer, err)
+	}
+	if err := c.waitApplied(ctx, issuer, idx); err != nil {
+		return 0, err
+	}
+	var version uint64
+	for _, a := range c.members[issuer].node.FSM().State().GetAgreements() {
+		if a.GetId() == registry.AgreementID(host, issuer) {
+			version = a.GetVersion()
+		}
+	}
+	if version == 0 {
+		return 0, errors.New("proposed agreement not found")
+	}
+	idx, err = c.propose(ctx, issuer, &roamv1.AcceptAgreement{Id: registry.AgreementID(host, issuer), Version: version, AcceptedBy: issuer, At: c.clock.Now().Unix()})
+	if err != nil {
+		return 0, fmt.Errorf("accept %s ← %s: %w", host, issuer, err)
+	}
+	return idx, nil
+}

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/recognition"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+func newDemo() *cobra.Command {
+	var opts demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run five provinces on loopback and play the 2020 journey (DESIGN.md §5)",
+		Long: `demo starts five nodes in this process — 330000 Zhejiang, 410000 Henan and
+110000 Beijing as Raft voters, 120000 Tianjin and 130000 Hebei as non-voters —
+each with its own simulated provincial backend and data dir, all talking over
+loopback TCP (Raft, gRPC, HTTP). It loads the 2020 agreements, plays the
+journey on a simulated clock starting 2020-02-26 and prints every decision
+with its reasons. Then it keeps serving for roamctl until Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&opts.Once, "once", false, "exit after the journey instead of serving")
+	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per journey step")
+	f.IntVar(&opts.BasePort, "base-port", 7400, "gRPC on base+10.., Raft on base+20.., backends on base+30..; 0 picks free ports")
+	f.StringVar(&opts.DataDir, "data-dir", "", "where the nodes keep their data (default: a fresh temporary dir, removed on exit)")
+	f.StringVar(&opts.LogLevel, "log-level", "error", "node log level: debug, info, warn or error (logs go to stderr)")
+	return cmd
+}
+
+type demoOptions struct {
+	Once, JSON bool
+	BasePort   int
+	DataDir    string
+	LogLevel   string
+}
+
+// cst builds a 2020 date-time in China Standard Time.
+func cst(month time.Month, day, hour int) time.Time {
+	return time.Date(2020, month, day, hour, 0, 0, 0, clock.CST)
+}
+
+// The demo's residents. ID numbers are made up but have the GB 11643 shape;
+// they stay inside the provincial backends and the issuing nodes.
+var (
+	resGreen   = provsim.Enrolment{IDNumber: "330106198801011234", Name: "张小三", Address: "杭州市西湖区"}
+	resYellow  = provsim.Enrolment{IDNumber: "330102199203045678", Name: "李四", Address: "杭州市上城区", TravelHistory: []string{"420100"}}
+	resTurns   = provsim.Enrolment{IDNumber: "330104198507079012", Name: "王五", Address: "杭州市江干区"}
+	resRed     = provsim.Enrolment{IDNumber: "330108197912123456", Name: "陈七", Address: "杭州市滨江区", Symptoms: true}
+	resBeijing = provsim.Enrolment{IDNumber: "110105199002021237", Name: "刘一", Address: "北京市朝阳区"}
+)
+
+// stepResult is one line of `roamd demo --once --json` (DESIGN.md §5).
+type stepResult struct {
+	Step          string       `json:"step"`
+	Situation     string       `json:"situation"`
+	Host          string       `json:"host"`
+	Issuer        string       `json:"issuer"`
+	Checkpoint    string       `json:"checkpoint"`
+	At            string       `json:"at"`
+	Outcome       string       `json:"outcome"`
+	Reasons       []jsonReason `json:"reasons"`
+	AgreementID   string       `json:"agreement_id"`
+	PolicyVersion string       `json:"policy_version"`
+	RegistryIndex uint64       `json:"registry_index"`
+	Expected      string       `json:"expected"`
+	AsExpected    bool         `json:"as_expected"`
+}
+
+type jsonReason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// expectation is a row of the DESIGN.md §5 table.
+type expectation struct {
+	outcome string
+	anyOf   []string // at least one of these reason codes (empty: none required)
+}
+
+func (e expectation) String() string {
+	if len(e.anyOf) == 0 {
+		return e.outcome
+	}
+	return e.outcome + " with " + strings.Join(e.anyOf, " or ")
+}
+
+func (e expectation) met(r *stepResult) bool {
+	if r.Outcome != e.outcome {
+		return false
+	}
+	if len(e.anyOf) == 0 {
+		return true
+	}
+	for _, rs := range r.Reasons {
+		if slices.Contains(e.anyOf, rs.Code) {
+			return true
+		}
+	}
+	return false
+}
+
+// journey plays DESIGN.md §5 against a running cluster.
+type journey struct {
+	c       *cluster
+	out     io.Writer
+	json    bool
+	results []*stepResult
+	failed  []string
+}
+
+func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
+	log, err := newLogger(o.LogLevel)
+	if err != nil {
+		return err
+	}
+	dir := o.DataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "roam-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("--data-dir %s is not empty: the demo starts a new federation; remove it or pick another dir", dir)
+	}
+	clk := clock.NewSim(cst(time.February, 26, 8))
+	say := func(format string, args ...any) {
+		if !o.JSON {
+			fmt.Fprintf(out, format+"\n", args...)
+		}
+	}
+	say("roam demo: five provinces on loopback, simulated clock from %s", clk.Now().Format("2006-01-02 15:04 MST"))
+	say("data dir: %s", dir)
+	c, err := startCluster(ctx, dir, o.BasePort, clk, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, id := range c.order {
+		m := c.members[id]
+		role := "non-voter"
+		if m.Voter {
+			role = "voter"
+		}
+		say("  node %s %-9s %-9s gRPC %s  backend %s", id, m.Name, role, m.node.GRPCAddr(), m.simURL)
+	}
+
+	j := &journey{c: c, out: out, json: o.JSON}
+	if err := j.play(ctx); err != nil {
+		return err
+	}
+	if len(j.failed) > 0 {
+		return fmt.Errorf("%d journey step(s) did not get the expected outcome: %s", len(j.failed), strings.Join(j.failed, ", "))
+	}
+	say("\nall %d journey steps got the expected outcome.", len(j.results))
+	if o.Once {
+		return nil
+	}
+	hn, zj := c.members["410000"].node.GRPCAddr(), c.members["330000"].node.GRPCAddr()
+	say(`
+The federation keeps serving (simulated clock now %s). Try, in another terminal:
+  go run ./cmd/roamctl --addr %s cluster status
+  go run ./cmd/roamctl --addr %s agreements
+  go run ./cmd/roamctl --addr %s code issue --resident %s --qr /tmp/roam.png
+  go run ./cmd/roamctl --addr %s verify --checkpoint intercity 'roam:…'
+Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), hn, hn, zj, resYellow.IDNumber, hn)
+	<-ctx.Done()
+	say("stopping.")
+	return nil
+}
+
+func (j *journey) play(ctx context.Context) error {
+	c := j.c
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	// 2020-02-26: residents enrol with their provincial systems.
+	for _, e := range []provsim.Enrolment{resGreen, resYellow, resTurns, resRed} {
+		if _, err := c.members["330000"].simAdmin.Enrol(ctx, e); err != nil {
+			return fmt.Errorf("enrol at 330000: %w", err)
+		}
+	}
+	if _, err := c.members["110000"].simAdmin.Enrol(ctx, resBeijing); err != nil {
+		return fmt.Errorf("enrol at 110000: %w", err)
+	}
+
+	// The 2020 agreements (DESIGN.md §5). Henan asks for a live status when
+	// a Zhejiang code is more than a day old.
+	if _, err := c.agree(ctx, "410000", "330000", cst(time.February, 28, 0), &roamv1.AgreementTerms{MaxAgeWithoutStatusSeconds: 86400}); err != nil {
+		return err
+	}
+	var last uint64
+	for _, pair := range [][2]string{{"110000", "120000"}, {"120000", "110000"}, {"110000", "130000"}, {"130000", "110000"}, {"120000", "130000"}, {"130000", "120000"}} {
+		idx, err := c.agree(ctx, pair[0], pair[1], cst(time.March, 1, 0), &roamv1.AgreementTerms{})
+		if err != nil {
+			return err
+		}
+		last = idx
+	}
+	for _, id := range c.order { // every replica, non-voters included
+		if err := c.waitApplied(ctx, id, last); err != nil {
+			return err
+		}
+	}
+	if !j.json {
+		fmt.Fprintf(j.out, "\nagreements in force (registry index %d):\n  410000 ← 330000 from 2020-02-28\n  110000 ↔ 120000, 110000 ↔ 130000, 120000 ↔ 130000 from 2020-03-01\n\n", last)
+	}
+
+	// 2020-02-27: the Zhejiang resident gets a green code.
+	c.clock.Set(cst(time.February, 27, 8))
+	green, err := j.issue(ctx, "330000", resGreen.IDNumber)
+	if err != nil {
+		return err
+	}
+
+	// 2020-03-02: codes for everyone else; checks in Henan and Hebei.
+	c.clock.Set(cst(time.March, 2, 9))
+	yellow, err := j.issue(ctx, "330000", resYellow.IDNumber)
+	if err != nil {
+		return err
+	}
+	turns, err := j.issue(ctx, "330000", resTurns.IDNumber)
+	if err != nil {
+		return err
+	}
+	red, err := j.issue(ctx, "330000", resRed.IDNumber)
+	if err != nil {
+		return err
+	}
+	bj, err := j.issue(ctx, "110000", resBeijing.IDNumber)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		name, situation, host, checkpoint, code string
+		at                                      time.Time
+		want                                    expectation
+	}{
+		{"zj-green-henan", "a Zhejiang resident with a green code at a Henan intercity checkpoint", "410000", "intercity", green, time.Time{}, expectation{"PASS", nil}},
+		{"zj-green-henan-before", "the same code evaluated at 2020-02-27, before the agreement", "410000", "intercity", green, cst(time.February, 27, 12), expectation{"REJECT", []string{"no_agreement"}}},
+		{"zj-yellow-henan", "a Zhejiang yellow code in Henan", "410000", "intercity", yellow, time.Time{}, expectation{"QUARANTINE_7D", nil}},
+		{"zj-red-henan", "a Zhejiang red code in Henan", "410000", "intercity", red, time.Time{}, expectation{"QUARANTINE_14D", nil}},
+		{"bj-normal-hebei", "a Beijing 未见异常 (no abnormality) code at a Hebei checkpoint", "130000", "intercity", bj, time.Time{}, expectation{"PASS", nil}},
+		{"bj-normal-zhejiang", "a Beijing code in Zhejiang, which has no agreement with Beijing", "330000", "intercity", bj, time.Time{}, expectation{"REJECT", []string{"no_agreement"}}},
+	}
+	for _, s := range steps {
+		if err := j.verify(ctx, s.name, s.situation, s.host, s.checkpoint, s.code, s.at, s.want); err != nil {
+			return err
+		}
+	}
+
+	// The yellow holder starts daily reports on 2020-03-02.
+	if err := j.report(ctx, resYellow.IDNumber, 1); err != nil {
+		return err
+	}
+
+	// 2020-03-03: contact tracing turns the third resident red after their
+	// green code was issued; Henan learns it through a live status query.
+	c.clock.Set(cst(time.March, 3, 9))
+	if _, err := c.members["330000"].simAdmin.SetStatus(ctx, resTurns.IDNumber, adapters.Red, "close contact of a confirmed case"); err != nil {
+		return err
+	}
+	if err := j.verify(ctx, "zj-turned-red", "a Zhejiang code issued green whose holder turned red afterwards, verified in Henan", "410000", "intercity", turns, time.Time{}, expectation{"QUARANTINE_14D", []string{"status_changed"}}); err != nil {
+		return err
+	}
+	if err := j.report(ctx, resYellow.IDNumber, 6); err != nil { // 03-03 … 03-08: 7 normal days
+		return err
+	}
+
+	// 2020-03-08: the yellow holder has reported 7 normal days and is green.
+	recovered, err := j.issue(ctx, "330000", resYellow.IDNumber)
+	if err != nil {
+		return err
+	}
+	if err := j.verify(ctx, "zj-recovered", "the yellow holder after 7 consecutive normal daily reports", "410000", "intercity", recovered, time.Time{}, expectation{"PASS", nil}); err != nil {
+		return err
+	}
+
+	forged, err := forge(c.clock.Now())
+	if err != nil {
+		return err
+	}
+	if err := j.verify(ctx, "forged", "a code signed with a key not in the registry, claiming iss 330000", "410000", "intercity", forged, time.Time{}, expectation{"REJECT", []string{"unknown_key", "signature_invalid"}}); err != nil {
+		return err
+	}
+	if err := j.verify(ctx, "expired", "the Zhejiang green code from 2020-02-27, presented on 2020-03-08", "410000", "intercity", green, time.Time{}, expectation{"REJECT", []string{"expired"}}); err != nil {
+		return err
+	}
+	wrong, err := forgeWith(c.members["110000"].node.Issuer().Signer(), c.clock.Now())
+	if err != nil {
+		return err
+	}
+	return j.verify(ctx, "wrong-issuer-key", "a code with iss 330000 signed by Beijing's registered key", "410000", "intercity", wrong, time.Time{}, expectation{"REJECT", []string{"key_issuer_mismatch"}})
+}
+
+// issue gets a roam code for a resident from the issuing node, over gRPC.
+func (j *journey) issue(ctx context.Context, issuer, resident string) (string, error) {
+	resp, err := roamv1.NewIssuanceServiceClient(j.c.members[issuer].conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: resident})
+	if err != nil {
+		return "", fmt.Errorf("issue code at %s: %w", issuer, err)
+	}
+	return resp.GetCode(), nil
+}
+
+// report files n consecutive normal daily reports, one per simulated day,
+// starting today.
+func (j *journey) report(ctx context.Context, resident string, n int) error {
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			j.c.clock.Advance(24 * time.Hour)
+		}
+		if _, err := j.c.members["330000"].simAdmin.Report(ctx, resident, j.c.clock.Now().Format("2006-01-02"), true); err != nil {
+			return fmt.Errorf("daily report: %w", err)
+		}
+	}
+	return nil
+}
+
+// verify asks host's node to decide, over gRPC, and records the result.
+func (j *journey) verify(ctx context.Context, step, situation, host, checkpoint, code string, at time.Time, want expectation) error {
+	req := &roamv1.VerifyRequest{Payload: code, Host: host, Checkpoint: checkpoint}
+	when := j.c.clock.Now()
+	if !at.IsZero() {
+		req.At, when = timestamppb.New(at), at
+	}
+	resp, err := roamv1.NewRecognitionServiceClient(j.c.members[host].conn).Verify(ctx, req)
+	if err != nil {
+		return fmt.Errorf("step %s: verify at %s: %w", step, host, err)
+	}
+	d := resp.GetDecision()
+	r := &stepResult{
+		Step: step, Situation: situation, Host: host, Issuer: d.GetIssuer(), Checkpoint: checkpoint,
+		At: when.Format(time.RFC3339), Outcome: recognition.OutcomeName(d.GetOutcome()),
+		AgreementID: d.GetAgreementId(), PolicyVersion: d.GetPolicyVersion(), RegistryIndex: d.GetRegistryIndex(),
+		Expected: want.String(), Reasons: []jsonReason{},
+	}
+	for _, rs := range d.GetReasons() {
+		r.Reasons = append(r.Reasons, jsonReason{Code: rs.GetCode(), Message: rs.GetMessage()})
+	}
+	r.AsExpected = want.met(r)
+	if !r.AsExpected {
+		j.failed = append(j.failed, step)
+	}
+	j.results = append(j.results, r)
+	if j.json {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(j.out, string(b))
+		return nil
+	}
+	mark := "✔"
+	if !r.AsExpected {
+		mark = "✘ expected " + r.Expected
+	}
+	fmt.Fprintf(j.out, "[%s] %s: %s\n", when.Format("2006-01-02"), step, situation)
+	issuer := r.Issuer
+	if issuer == "" {
+		issuer = "?"
+	}
+	fmt.Fprintf(j.out, "  %s ← %s at %s: %s %s\n", host, issuer, checkpoint, r.Outcome, mark)
+	if r.AgreementID != "" || r.PolicyVersion != "" {
+		fmt.Fprintf(j.out, "    agreement %s, policy %s, registry index %d\n", orDash(r.AgreementID), orDash(r.PolicyVersion), r.RegistryIndex)
+	}
+	for _, rs := range r.Reasons {
+		fmt.Fprintf(j.out, "    %-18s %s\n", rs.Code, rs.Message)
+	}
+	fmt.Fprintln(j.out)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// forge signs a plausible Zhejiang code with a fresh key that is not in the
+// registry.
+func forge(now time.Time) (string, error) {
+	key, err := roamjws.GenerateKey(roamjws.ES256)
+	if err != nil {
+		return "", err
+	}
+	s, err := roamjws.NewSigner(key)
+	if err != nil {
+		return "", err
+	}
+	return forgeWith(s, now)
+}
+
+// forgeWith signs a green code claiming iss 330000 with signer.
+func forgeWith(s *roamjws.Signer, now time.Time) (string, error) {
+	jti, err := roamjws.NewCodeID()
+	if err != nil {
+		return "", err
+	}
+	tok, err := s.Sign(&adapters.Claims{
+		Issuer: "330000", CodeID: jti, Subject: "forged-subject", Display: "张*三", Color: adapters.Green,
+		System: "zhejiang-health-code", Version: 1, IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(24 * time.Hour).Unix(),
+	}, roamjws.TypCode)
+	if err != nil {
+		return "", err
+	}
+	return roamjws.Prefix + tok, nil
+}
+
+var _ = errors.New
+var _ = slog.Default

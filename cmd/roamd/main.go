@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "roamd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "roamd",
+		Short:         "roam node daemon: federated recognition of health codes",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServe(), newProvsim(), newDemo())
+	return root
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newServe() *cobra.Command {
+	var cfgPath, level string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run one node (see deploy/ for example configs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return errors.New("--config is required (see deploy/configs/)")
+			}
+			log, err := newLogger(level)
+			if err != nil {
+				return err
+			}
+			cfg, err := node.LoadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(cmd.Context(), cfg, node.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			log.Info("roamd serving", "node", cfg.NodeID, "jurisdiction", cfg.Jurisdiction, "grpc", n.GRPCAddr(), "raft", cfg.RaftAdvertise)
+			<-cmd.Context().Done()
+			log.Info("shutting down")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "node config file (YAML)")
+	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newProvsim() *cobra.Command {
+	var jur, listen, dataDir, dialect, start string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "provsim --jurisdiction 330000 --listen ADDR",
+		Short: "Run a simulated provincial health-code backend (HTTP/JSON, data on disk)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dialect == "" {
+				dialect = provsim.DialectFor(jur)
+			}
+			var clk clock.Clock = clock.Real{}
+			if start != "" {
+				t, err := time.Parse(time.RFC3339, start)
+				if err != nil {
+					return fmt.Errorf("--sim-start: %v (want RFC 3339, e.g. 2020-02-26T08:00:00+08:00)", err)
+				}
+				clk = clock.NewSim(t)
+			}
+			if dataDir == "" {
+				return errors.New("--data-dir is required: residents and reports are kept on disk")
+			}
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return err
+			}
+			srv, err := provsim.New(provsim.Config{Jurisdiction: jur, Dialect: dialect, DBPath: filepath.Join(dataDir, "provsim-"+jur+".db"), Clock: clk, CodeTTL: ttl})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", listen, err)
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+			go func() {
+				<-cmd.Context().Done()
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = hs.Shutdown(sctx)
+			}()
+			fmt.Fprintf(cmd.OutOrStdout(), "provsim %s (%s dialect) listening on http://%s\n", jur, dialect, lis.Addr())
+			if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&jur, "jurisdiction", "", "GB/T 2260 code of the simulated province, e.g. 330000")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7601", "host:port to serve HTTP on")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for the backend's bbolt database")
+	cmd.Flags().StringVar(&dialect, "dialect", "", "zhejiang (colours) or beijing (statuses); default from the jurisdiction")
+	cmd.Flags().StringVar(&start, "sim-start", "", "run on a simulated clock starting at this RFC 3339 time (default: wall clock)")
+	cmd.Flags().DurationVar(&ttl, "code-ttl", provsim.DefaultCodeTTL, "native code lifetime")
+	_ = cmd.MarkFlagRequired("jurisdiction")
+	return cmd
+}

@@ -1,0 +1,361 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/beijing"
+	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/adapters/zhejiang"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/issuance"
+	"github.com/roam-federation/roam/federation/peering"
+	"github.com/roam-federation/roam/federation/recognition"
+	"github.com/roam-federation/roam/federation/registry"
+	"github.com/roam-federation/roam/federation/telemetry"
+	"github.com/roam-federation/roam/policies"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrOutcomeUnknown means leadership was lost after the command was
+	// submitted: it may or may not be committed. Read before retrying.
+	ErrOutcomeUnknown = errors.New("outcome unknown: leadership lost before the write was confirmed; read the registry before retrying")
+	// ErrNoLeader means no leader could be reached before the deadline.
+	ErrNoLeader = errors.New("no leader reachable")
+)
+
+// Options are a node's runtime dependencies (injected, DESIGN.md §3 "Time").
+type Options struct {
+	Clock  clock.Clock  // defaults to the wall clock
+	Logger *slog.Logger // defaults to slog.Default()
+	// Policies defaults to the embedded policies (or cfg.PoliciesDir).
+	Policies *policies.Set
+	// TraceOutput receives stdout-exporter spans (default os.Stderr).
+	TraceOutput io.Writer
+}
+
+// Node is one running roamd node.
+type Node struct {
+	cfg    *Config
+	clock  clock.Clock
+	log    *slog.Logger
+	fsm    *registry.FSM
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	store  *raftboltdb.BoltStore
+	grpc   *grpc.Server
+	lis    net.Listener
+	pool   *peering.Pool
+	issuer *issuance.Issuer
+	native adapters.Native
+	pipe   *recognition.Pipeline
+	tp     trace.TracerProvider
+	// signingKey is the private issuer key (data_dir/issuer-key.jwk).
+	signingKey jwk.Key
+	tpStop func(context.Context) error
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeMu  sync.Mutex
+	closed   bool
+	ready    chan struct{}
+	readyErr error
+}
+
+// Start opens the data dir, starts Raft and the gRPC server, and begins
+// registering this node (member record, jurisdiction, issuer key) with the
+// cluster in the background; Ready reports when that is done.
+func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger.With("node", cfg.NodeID), stop: make(chan struct{}), ready: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	n.tp, n.tpStop, err = telemetry.Provider(ctx, cfg.Telemetry, "roamd", cfg.NodeID, opts.TraceOutput)
+	if err != nil {
+		return nil, err
+	}
+
+	// Issuer side: key, backend adapter, issued-code store.
+	signer, key, subjectKey, err := loadSecrets(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.signingKey = key
+	if n.native, err = newNative(cfg); err != nil {
+		return nil, err
+	}
+	n.issuer, err = issuance.New(issuance.Config{
+		Native: n.native, Signer: signer, Clock: n.clock, SubjectKey: subjectKey,
+		DBPath: filepath.Join(cfg.DataDir, "issued.db"), CodeTTL: cfg.CodeTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// Registry on Raft.
+	n.fsm = registry.NewFSM()
+	if err := n.startRaft(); err != nil {
+		return nil, err
+	}
+
+	// Recognition.
+	pols := opts.Policies
+	if pols == nil {
+		if cfg.PoliciesDir != "" {
+			pols, err = policies.LoadDir(cfg.PoliciesDir)
+		} else {
+			pols, err = policies.LoadEmbedded()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("policies_dir: %w", err)
+		}
+	}
+	n.pool = peering.NewPool(telemetry.DialOption(n.tp))
+	verifier := &roamjws.Verifier{Keys: n.fsm}
+	n.pipe = &recognition.Pipeline{
+		Registry: n.fsm,
+		Adapters: []adapters.Adapter{roamjws.Adapter{V: verifier}, &zhejiang.Adapter{}, &beijing.Adapter{}},
+		Policies: pols,
+		Status:   &peering.StatusClient{Pool: n.pool, Members: n.fsm, Verifier: verifier, Clock: n.clock, Timeout: cfg.PeerTimeout},
+		Clock:    n.clock,
+		Host:     cfg.Jurisdiction,
+		Tracer:   n.tp.Tracer("roam/recognition"),
+		Log:      n.log,
+	}
+
+	// gRPC.
+	if n.lis, err = net.Listen("tcp", cfg.GRPCListen); err != nil {
+		return nil, fmt.Errorf("grpc_listen %s: %w", cfg.GRPCListen, err)
+	}
+	n.grpc = grpc.NewServer(
+		telemetry.ServerOption(n.tp),
+		grpc.MaxRecvMsgSize(peering.MaxMessageBytes),
+		grpc.MaxSendMsgSize(4*peering.MaxMessageBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+		grpc.ChainUnaryInterceptor(recoverUnary(n.log)),
+	)
+	registerServices(n)
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); _ = n.grpc.Serve(n.lis) }()
+	go func() { defer n.wg.Done(); n.register() }()
+	return n, nil
+}
+
+func newNative(cfg *Config) (adapters.Native, error) {
+	dialect := cfg.Backend.Dialect
+	if dialect == "" {
+		dialect = provsim.DialectFor(cfg.Jurisdiction)
+	}
+	sys := cfg.Backend.System
+	if sys == "" {
+		sys = SystemFor(cfg.Jurisdiction)
+	}
+	if dialect == "beijing" {
+		return beijing.New(cfg.Backend.URL, cfg.Jurisdiction, beijing.WithSystem(sys))
+	}
+	return zhejiang.New(cfg.Backend.URL, cfg.Jurisdiction, zhejiang.WithSystem(sys))
+}
+
+// loadSecrets loads (or creates on first start) the node's private issuer
+// key and its subject-hash key, both 0600 files in the data dir.
+func loadSecrets(dir string) (*roamjws.Signer, jwk.Key, []byte, error) {
+	keyPath := filepath.Join(dir, "issuer-key.jwk")
+	b, err := os.ReadFile(keyPath)
+	var key jwk.Key
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if key, err = roamjws.GenerateKey(roamjws.ES256); err != nil {
+			return nil, nil, nil, err
+		}
+		if b, err = jsonMarshalKey(key); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := os.WriteFile(keyPath, b, 0o600); err != nil {
+			return nil, nil, nil, fmt.Errorf("write issuer key: %w", err)
+		}
+	case err != nil:
+		return nil, nil, nil, fmt.Errorf("read issuer key: %w", err)
+	default:
+		if key, err = jwk.ParseKey(b); err != nil {
+			return nil, nil, nil, fmt.Errorf("issuer key %s: %w", keyPath, err)
+		}
+	}
+	signer, err := roamjws.NewSigner(key)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("issuer key %s: %w", keyPath, err)
+	}
+	subPath := filepath.Join(dir, "subject.key")
+	sk, err := os.ReadFile(subPath)
+	if errors.Is(err, os.ErrNotExist) {
+		sk = make([]byte, 32)
+		if _, err := rand.Read(sk); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := os.WriteFile(subPath, sk, 0o600); err != nil {
+			return nil, nil, nil, fmt.Errorf("write subject key: %w", err)
+		}
+	} else if err != nil {
+		return nil, nil, nil, fmt.Errorf("read subject key: %w", err)
+	}
+	return signer, key, sk, nil
+}
+
+func (n *Node) startRaft() error {
+	cfg := n.cfg
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft." + cfg.NodeID, Level: hclog.Warn, Output: os.Stderr})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.CommitTimeout = 20 * time.Millisecond
+
+	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	if err != nil {
+		return fmt.Errorf("raft_advertise: %w", err)
+	}
+	var advertise net.Addr = adv
+	if adv.Port == 0 { // listening on :0 (tests, demo): advertise the real port
+		advertise = nil
+	}
+	if n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftListen, advertise, 3, 10*time.Second, hl); err != nil {
+		return fmt.Errorf("raft_listen %s: %w", cfg.RaftListen, err)
+	}
+	cfg.RaftAdvertise = string(n.trans.LocalAddr())
+	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")}); err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hl)
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	existing, err := raft.HasExistingState(n.store, n.store, snaps)
+	if err != nil {
+		return err
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.trans); err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	if cfg.Bootstrap && !existing {
+		servers := []raft.Server{{ID: rc.LocalID, Address: raft.ServerAddress(cfg.RaftAdvertise), Suffrage: raft.Voter}}
+		for _, p := range cfg.Peers {
+			if p.ID == cfg.NodeID {
+				continue
+			}
+			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddress), Suffrage: raft.Voter})
+		}
+		if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close stops the node: gRPC, Raft, stores. Safe to call twice.
+func (n *Node) Close() error {
+	n.closeMu.Lock()
+	if n.closed {
+		n.closeMu.Unlock()
+		return nil
+	}
+	n.closed = true
+	close(n.stop)
+	n.closeMu.Unlock()
+	if n.grpc != nil {
+		n.grpc.Stop()
+	}
+	n.wg.Wait()
+	var errs []error
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	}
+	if n.trans != nil {
+		errs = append(errs, n.trans.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	if n.issuer != nil {
+		errs = append(errs, n.issuer.Close())
+	}
+	if n.pool != nil {
+		errs = append(errs, n.pool.Close())
+	}
+	if n.tpStop != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, n.tpStop(ctx))
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// Accessors.
+
+// FSM is the node's local registry replica.
+func (n *Node) FSM() *registry.FSM { return n.fsm }
+
+// Raft is the node's Raft instance.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Pipeline is the node's recognition pipeline.
+func (n *Node) Pipeline() *recognition.Pipeline { return n.pipe }
+
+// Issuer is the node's issuer side.
+func (n *Node) Issuer() *issuance.Issuer { return n.issuer }
+
+// Config is the node's effective configuration.
+func (n *Node) Config() *Config { return n.cfg }
+
+// GRPCAddr is the address the gRPC server listens on.
+func (n *Node) GRPCAddr() string { return n.lis.Addr().String() }
+
+// Ready is closed once the node is registered with the cluster (member
+// record, jurisdiction and issuer key committed).
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// WaitReady blocks until Ready or ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	select {
+	case <-n.ready:
+		return n.readyErr
+	case <-ctx.Done():
+		return fmt.Errorf("node %s not ready: %w", n.cfg.NodeID, ctx.Err())
+	}
+}

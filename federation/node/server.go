@@ -1,0 +1,284 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/issuance"
+	"github.com/roam-federation/roam/federation/reason"
+	"github.com/roam-federation/roam/federation/recognition"
+	"github.com/roam-federation/roam/federation/registry"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+func registerServices(n *Node) {
+	roamv1.RegisterRegistryServiceServer(n.grpc, &registrySvc{n: n})
+	roamv1.RegisterRecognitionServiceServer(n.grpc, &recognitionSvc{n: n})
+	roamv1.RegisterPeeringServiceServer(n.grpc, &peeringSvc{n: n})
+	roamv1.RegisterIssuanceServiceServer(n.grpc, &issuanceSvc{n: n})
+}
+
+// recoverUnary turns a handler panic into Internal instead of a crash; the
+// panic is logged with its stack. No handler is expected to panic.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("handler panic", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return h(ctx, req)
+	}
+}
+
+func invalid(field, format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, "%s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// applyStatus maps Node.Apply errors to gRPC codes in one place.
+func applyStatus(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, registry.ErrBadCommand):
+		return status.Error(codes.InvalidArgument, "command: "+err.Error())
+	case errors.Is(err, registry.ErrRefused):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrOutcomeUnknown):
+		return status.Error(codes.Unknown, err.Error())
+	case errors.Is(err, ErrNoLeader):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+// --- RegistryService ---
+
+type registrySvc struct {
+	roamv1.UnimplementedRegistryServiceServer
+	n *Node
+}
+
+func (s *registrySvc) GetState(context.Context, *roamv1.GetStateRequest) (*roamv1.GetStateResponse, error) {
+	st := s.n.fsm.State()
+	return &roamv1.GetStateResponse{AppliedIndex: st.GetIndex(), Registry: st, NodeId: s.n.cfg.NodeID}, nil
+}
+
+func (s *registrySvc) Watch(req *roamv1.WatchRequest, stream grpc.ServerStreamingServer[roamv1.WatchResponse]) error {
+	from := req.GetFromIndex()
+	for {
+		chs, err := s.n.fsm.Changes(stream.Context(), from)
+		if errors.Is(err, registry.ErrCompacted) {
+			return status.Error(codes.OutOfRange, err.Error()+"; call GetState and watch from its applied_index")
+		}
+		if err != nil {
+			return status.FromContextError(err).Err()
+		}
+		for _, c := range chs {
+			if err := stream.Send(&roamv1.WatchResponse{Change: c}); err != nil {
+				return err
+			}
+			from = c.GetIndex()
+		}
+	}
+}
+
+func (s *registrySvc) Propose(ctx context.Context, req *roamv1.ProposeRequest) (*roamv1.ProposeResponse, error) {
+	if req.GetCommand() == nil {
+		return nil, invalid("command", "required")
+	}
+	if _, _, err := registry.DecodePayload(req.GetCommand()); err != nil {
+		return nil, invalid("command", "%v", err)
+	}
+	idx, err := s.n.Apply(ctx, req.GetCommand())
+	if err != nil {
+		return nil, applyStatus(err)
+	}
+	return &roamv1.ProposeResponse{Index: idx}, nil
+}
+
+func (s *registrySvc) GetCluster(context.Context, *roamv1.GetClusterRequest) (*roamv1.GetClusterResponse, error) {
+	n := s.n
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	_, leaderID := n.raft.LeaderWithID()
+	out := &roamv1.GetClusterResponse{
+		NodeId: n.cfg.NodeID, State: n.raft.State().String(),
+		AppliedIndex: n.fsm.AppliedIndex(), CommitIndex: n.raft.CommitIndex(),
+	}
+	stats := n.raft.Stats()
+	fmt.Sscan(stats["term"], &out.Term)
+	if n.raft.State() != raft.Leader {
+		out.LastContactMs = time.Since(n.raft.LastContact()).Milliseconds()
+	}
+	for _, srv := range f.Configuration().Servers {
+		cs := &roamv1.ClusterServer{Id: string(srv.ID), RaftAddress: string(srv.Address), Voter: srv.Suffrage == raft.Voter, Leader: srv.ID == leaderID}
+		if m, ok := n.fsm.Member(string(srv.ID)); ok {
+			cs.GrpcAddress = m.GetGrpcAddress()
+		}
+		out.Servers = append(out.Servers, cs)
+	}
+	return out, nil
+}
+
+// --- RecognitionService ---
+
+type recognitionSvc struct {
+	roamv1.UnimplementedRecognitionServiceServer
+	n *Node
+}
+
+func (s *recognitionSvc) decide(ctx context.Context, payload, host, checkpoint string, at interface{ AsTime() time.Time }, hasAt bool) (*roamv1.Decision, []*roamv1.Stage, error) {
+	if payload == "" {
+		return nil, nil, invalid("payload", "required: the presented code, e.g. roam:eyJ…")
+	}
+	req := recognition.Request{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
+	if hasAt {
+		req.At = at.AsTime()
+	}
+	d, st, err := s.n.pipe.Verify(ctx, req)
+	if errors.Is(err, recognition.ErrBadRequest) {
+		field := "checkpoint"
+		if host != "" && !registry.ValidJurisdictionID(host) {
+			field = "host"
+		}
+		return nil, nil, invalid(field, "%v", err)
+	}
+	return d, st, err
+}
+
+func (s *recognitionSvc) Verify(ctx context.Context, req *roamv1.VerifyRequest) (*roamv1.VerifyResponse, error) {
+	d, _, err := s.decide(ctx, req.GetPayload(), req.GetHost(), req.GetCheckpoint(), req.GetAt(), req.GetAt() != nil)
+	if err != nil {
+		return nil, err
+	}
+	return &roamv1.VerifyResponse{Decision: d}, nil
+}
+
+func (s *recognitionSvc) Explain(ctx context.Context, req *roamv1.ExplainRequest) (*roamv1.ExplainResponse, error) {
+	d, st, err := s.decide(ctx, req.GetPayload(), req.GetHost(), req.GetCheckpoint(), req.GetAt(), req.GetAt() != nil)
+	if err != nil {
+		return nil, err
+	}
+	return &roamv1.ExplainResponse{Decision: d, Stages: st}, nil
+}
+
+// --- PeeringService ---
+
+type peeringSvc struct {
+	roamv1.UnimplementedPeeringServiceServer
+	n *Node
+}
+
+func (s *peeringSvc) QueryStatus(ctx context.Context, req *roamv1.QueryStatusRequest) (*roamv1.QueryStatusResponse, error) {
+	if req.GetIssuer() != s.n.cfg.Jurisdiction {
+		return nil, status.Errorf(codes.NotFound, "issuer: this node issues for %s, not %q", s.n.cfg.Jurisdiction, req.GetIssuer())
+	}
+	if id := req.GetCodeId(); id == "" || len(id) > 64 {
+		return nil, invalid("code_id", "must be 1-64 bytes")
+	}
+	tok, _, err := s.n.issuer.Status(ctx, req.GetCodeId())
+	if err != nil {
+		return nil, backendStatus(err)
+	}
+	return &roamv1.QueryStatusResponse{Assertion: tok}, nil
+}
+
+func (s *peeringSvc) Forward(ctx context.Context, req *roamv1.ForwardRequest) (*roamv1.ForwardResponse, error) {
+	if req.GetCommand() == nil {
+		return nil, invalid("command", "required")
+	}
+	if s.n.raft.State() != raft.Leader {
+		return nil, status.Error(codes.Unavailable, "not the leader; retry")
+	}
+	b, err := registry.Encode(req.GetCommand())
+	if err != nil {
+		return nil, invalid("command", "%v", err)
+	}
+	idx, err, _ := s.n.applyLocal(b)
+	if err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, status.Error(codes.Unavailable, "not the leader; retry")
+		}
+		return nil, applyStatus(err)
+	}
+	return &roamv1.ForwardResponse{Index: idx}, nil
+}
+
+func (s *peeringSvc) Join(ctx context.Context, req *roamv1.JoinRequest) (*roamv1.JoinResponse, error) {
+	switch {
+	case req.GetNodeId() == "":
+		return nil, invalid("node_id", "required")
+	case !registry.ValidJurisdictionID(req.GetJurisdiction()):
+		return nil, invalid("jurisdiction", "%q is not a GB/T 2260 code", req.GetJurisdiction())
+	case req.GetRaftAddress() == "":
+		return nil, invalid("raft_address", "required")
+	case req.GetGrpcAddress() == "":
+		return nil, invalid("grpc_address", "required")
+	}
+	idx, err := s.n.join(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &roamv1.JoinResponse{Index: idx}, nil
+}
+
+// --- IssuanceService ---
+
+type issuanceSvc struct {
+	roamv1.UnimplementedIssuanceServiceServer
+	n *Node
+}
+
+func (s *issuanceSvc) IssueCode(ctx context.Context, req *roamv1.IssueCodeRequest) (*roamv1.IssueCodeResponse, error) {
+	if id := req.GetResidentId(); id == "" || len(id) > 32 {
+		return nil, invalid("resident_id", "must be the resident's 18-character ID number at the provincial backend")
+	}
+	code, c, err := s.n.issuer.Issue(ctx, req.GetResidentId())
+	if err != nil {
+		return nil, backendStatus(err)
+	}
+	return &roamv1.IssueCodeResponse{Code: code, CodeId: c.CodeID, Color: string(c.Color), Version: c.Version, ExpiresAt: tsOf(c.Expires)}, nil
+}
+
+// backendStatus maps provincial-backend errors to gRPC codes.
+func backendStatus(err error) error {
+	switch {
+	case errors.Is(err, issuance.ErrUnknownCode), errors.Is(err, adapters.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, adapters.ErrRefused):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	if reason.Of(err) == reason.Expired {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return status.Error(codes.Unavailable, "provincial backend: "+err.Error())
+}
+
+var _ = roamjws.Prefix
+
+func tsOf(sec int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(sec, 0)) }

@@ -1,0 +1,123 @@
+package peering
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/reason"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// DefaultTimeout is the deadline of every peer call (issue 2 §7).
+const DefaultTimeout = 500 * time.Millisecond
+
+// MaxMessageBytes caps gRPC messages between nodes.
+const MaxMessageBytes = 1 << 20
+
+// Members finds the nodes that serve a jurisdiction (the registry's member
+// records).
+type Members interface {
+	MembersOf(jurisdiction string) []*roamv1.Member
+}
+
+// Pool keeps one gRPC client connection per peer address.
+type Pool struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+	opts  []grpc.DialOption
+}
+
+// NewPool returns a pool dialling with opts (plus insecure transport
+// credentials and message size caps).
+func NewPool(opts ...grpc.DialOption) *Pool {
+	base := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+	}
+	return &Pool{conns: map[string]*grpc.ClientConn{}, opts: append(base, opts...)}
+}
+
+// Conn returns the shared connection to addr (host:port). Connecting is lazy.
+func (p *Pool) Conn(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, p.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+// Close closes every connection.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for a, c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, a)
+	}
+	return nil
+}
+
+// StatusClient asks issuer nodes for status assertions.
+type StatusClient struct {
+	Pool     *Pool
+	Members  Members
+	Verifier *roamjws.Verifier
+	Clock    clock.Clock
+	Timeout  time.Duration // per call; DefaultTimeout when 0
+}
+
+// QueryStatus asks a node of issuer for the current status of code id jti
+// and returns the verified assertion's claims. Failures are *reason.Error:
+// issuer_unreachable (no member, timeout, transport or issuer error) or
+// status_invalid (an assertion that does not verify or does not match).
+func (s *StatusClient) QueryStatus(ctx context.Context, issuer, jti string) (*adapters.Claims, error) {
+	members := s.Members.MembersOf(issuer)
+	if len(members) == 0 {
+		return nil, reason.New(reason.IssuerUnreachable, "no node of %s is registered", issuer)
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for _, m := range members {
+		conn, err := s.Pool.Conn(m.GetGrpcAddress())
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		resp, err := roamv1.NewPeeringServiceClient(conn).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: issuer, CodeId: jti})
+		if err != nil {
+			lastErr = err
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		c, err := s.Verifier.VerifyStatus([]byte(resp.GetAssertion()), s.Clock.Now())
+		if err != nil {
+			return nil, reason.New(reason.StatusInvalid, "status assertion from %s: %v", m.GetNodeId(), err)
+		}
+		if c.Issuer != issuer || c.CodeID != jti {
+			return nil, reason.New(reason.StatusInvalid, "status assertion is for %s/%s, asked %s/%s", c.Issuer, c.CodeID, issuer, jti)
+		}
+		return c, nil
+	}
+	return nil, reason.New(reason.IssuerUnreachable, "no answer from %s within %s: %v", issuer, timeout, lastErr)
+}

@@ -1,0 +1,319 @@
+package recognition
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/reason"
+	"github.com/roam-federation/roam/federation/registry"
+	"github.com/roam-federation/roam/policies"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// Registry is the pipeline's read-only view of the local replica.
+type Registry interface {
+	AgreementAt(host, issuer string, at time.Time) (*roamv1.Agreement, uint64, *registry.AgreementError)
+	AppliedIndex() uint64
+}
+
+// StatusSource asks an issuer's node for a verified status assertion.
+type StatusSource interface {
+	QueryStatus(ctx context.Context, issuer, jti string) (*adapters.Claims, error)
+}
+
+// Pipeline decides on presented codes for the hosts a node serves.
+type Pipeline struct {
+	Registry Registry
+	// Adapters in detection order; the first whose Detect matches decodes.
+	Adapters []adapters.Adapter
+	Policies *policies.Set
+	Status   StatusSource
+	Clock    clock.Clock
+	// Host is the node's own jurisdiction, used when a request names none.
+	Host   string
+	Tracer trace.Tracer
+	Log    *slog.Logger
+}
+
+// Stage names reported by Explain (issue 4 §5 names; roam codes use the
+// subset that applies).
+const (
+	StageDecode    = "decode"
+	StageSignature = "signature"
+	StageExpiry    = "expiry"
+	StageAgreement = "agreement"
+	StageStatus    = "status"
+	StagePolicy    = "policy"
+)
+
+// stageOf says which stage a verification reason belongs to.
+func stageOf(c reason.Code) string {
+	switch c {
+	case reason.UnknownKey, reason.KeyIssuerMismatch, reason.AlgMismatch, reason.SignatureFormat,
+		reason.SignatureInvalid, reason.KeyRevoked, reason.KeyNotValidAtIat, reason.CodeRevoked:
+		return StageSignature
+	case reason.NotYetValid, reason.Expired, reason.TimestampsInvalid:
+		return StageExpiry
+	}
+	return StageDecode
+}
+
+// Request is one verification.
+type Request struct {
+	Payload    []byte
+	Host       string    // defaults to Pipeline.Host
+	Checkpoint string    // metro, residential, intercity, workplace, venue
+	At         time.Time // defaults to Clock.Now()
+}
+
+// ErrBadRequest wraps an invalid Request field; the message names the field.
+var ErrBadRequest = errors.New("invalid request")
+
+// Verify returns the decision for req and the stages it went through. It
+// never returns an error for a bad payload (that is a REJECT with a reason);
+// only a bad host or checkpoint, which the caller maps to InvalidArgument.
+func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, []*roamv1.Stage, error) {
+	if req.Host == "" {
+		req.Host = p.Host
+	}
+	if !registry.ValidJurisdictionID(req.Host) {
+		return nil, nil, fmt.Errorf("%w: host %q is not a GB/T 2260 code", ErrBadRequest, req.Host)
+	}
+	if !policies.ValidCheckpoint(req.Checkpoint) {
+		return nil, nil, fmt.Errorf("%w: checkpoint %q is not one of %v", ErrBadRequest, req.Checkpoint, policies.Checkpoints())
+	}
+	now := p.Clock.Now()
+	if req.At.IsZero() {
+		req.At = now
+	}
+	tr := p.Tracer
+	if tr == nil {
+		tr = noop.NewTracerProvider().Tracer("")
+	}
+	ctx, span := tr.Start(ctx, "recognition.Verify", trace.WithAttributes(
+		attribute.String("roam.host", req.Host), attribute.String("roam.checkpoint", req.Checkpoint)))
+	defer span.End()
+
+	d := &roamv1.Decision{Host: req.Host, EvaluatedAt: timestamppb.New(req.At)}
+	var stages []*roamv1.Stage
+	stage := func(name string, err error) {
+		s := &roamv1.Stage{Name: name, Ok: err == nil}
+		if err != nil {
+			s.Reason = string(reason.Of(err))
+		}
+		stages = append(stages, s)
+	}
+	finish := func(o roamv1.Outcome) (*roamv1.Decision, []*roamv1.Stage, error) {
+		d.Outcome = o
+		if d.RegistryIndex == 0 {
+			d.RegistryIndex = p.Registry.AppliedIndex()
+		}
+		span.SetAttributes(attribute.String("roam.outcome", o.String()))
+		p.logDecision(ctx, req, d)
+		return d, stages, nil
+	}
+	reject := func(err error) (*roamv1.Decision, []*roamv1.Stage, error) {
+		var re *reason.Error
+		if !errors.As(err, &re) {
+			re = reason.New(reason.Malformed, "%v", err)
+		}
+		d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
+		span.SetStatus(codes.Error, string(re.Code))
+		return finish(roamv1.Outcome_OUTCOME_REJECT)
+	}
+
+	// 1. Detect the format.
+	var ad adapters.Adapter
+	for _, a := range p.Adapters {
+		if a.Detect(req.Payload) {
+			ad = a
+			break
+		}
+	}
+	if ad == nil {
+		err := reason.New(reason.UnsupportedFormat, "not a roam code (roam:…) or a known native format")
+		if len(req.Payload) > 4096 {
+			err = reason.New(reason.InputTooLarge, "payload is %d bytes; the limit is 4096", len(req.Payload))
+		}
+		stage(StageDecode, err)
+		return reject(err)
+	}
+	d.Format = ad.Format()
+	if ad.Format() != "roam" {
+		err := reason.New(reason.UnsupportedFormat, "%s native codes are not portable; ask the holder for the roam code (roam:…) their province issues", ad.Format())
+		stage(StageDecode, err)
+		return reject(err)
+	}
+
+	// 2. Decode and verify.
+	_, vspan := tr.Start(ctx, "recognition.decode_verify")
+	claims, err := ad.Decode(ctx, req.Payload, req.At)
+	vspan.End()
+	if err != nil {
+		c := reason.Of(err)
+		switch stageOf(c) {
+		case StageSignature:
+			stage(StageDecode, nil)
+		case StageExpiry:
+			stage(StageDecode, nil)
+			stage(StageSignature, nil)
+		}
+		stage(stageOf(c), err)
+		return reject(err)
+	}
+	stage(StageDecode, nil)
+	stage(StageSignature, nil)
+	stage(StageExpiry, nil)
+	d.Issuer = claims.Issuer
+	d.Color = string(claims.Color)
+	span.SetAttributes(attribute.String("roam.issuer", claims.Issuer))
+
+	// 3. Agreement host ← iss in force at At.
+	_, aspan := tr.Start(ctx, "recognition.agreement")
+	agr, idx, aerr := p.Registry.AgreementAt(req.Host, claims.Issuer, req.At)
+	aspan.End()
+	d.RegistryIndex = idx
+	if agr != nil {
+		d.AgreementId = agr.GetId()
+	}
+	if aerr != nil {
+		d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(aerr.Code), Message: aerr.Message})
+		if aerr.Detail != nil {
+			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(aerr.Detail.Code), Message: aerr.Detail.Message})
+		}
+		stages = append(stages, &roamv1.Stage{Name: StageAgreement, Reason: string(aerr.Code)})
+		span.SetStatus(codes.Error, string(aerr.Code))
+		return finish(roamv1.Outcome_OUTCOME_REJECT)
+	}
+	terms := agr.GetTerms()
+	age := req.At.Unix() - claims.IssuedAt
+	if max := terms.GetMaxCodeAgeSeconds(); max > 0 && age > max {
+		err := reason.New(reason.Expired, "code is %s old; agreement %s accepts codes up to %s", time.Duration(age)*time.Second, agr.GetId(), time.Duration(max)*time.Second)
+		stage(StageAgreement, err)
+		return reject(err)
+	}
+	stage(StageAgreement, nil)
+
+	pol := p.Policies.For(req.Host)
+	d.PolicyVersion = pol.Version
+	in := policies.Input{
+		Host: req.Host, Issuer: claims.Issuer, Checkpoint: req.Checkpoint,
+		Color: string(claims.Color), System: claims.System, Version: claims.Version, AgeSeconds: age,
+		AgreementID: agr.GetId(), RequireLiveStatus: terms.GetRequireLiveStatus(), At: req.At,
+	}
+
+	// 4. Live status when the agreement, the code's age or policy needs it.
+	need := terms.GetRequireLiveStatus() ||
+		(terms.GetMaxAgeWithoutStatusSeconds() > 0 && age > terms.GetMaxAgeWithoutStatusSeconds())
+	if !need {
+		n, err := pol.NeedsLiveStatus(in)
+		if err != nil {
+			return p.policyError(d, err, finish)
+		}
+		need = n
+	}
+	if need {
+		in.StatusRequired = true
+		sctx, sspan := tr.Start(ctx, "recognition.live_status")
+		st, err := p.Status.QueryStatus(sctx, claims.Issuer, claims.CodeID)
+		sspan.End()
+		switch {
+		case err != nil:
+			in.StatusReachable = reason.Of(err) != reason.IssuerUnreachable
+			re := &reason.Error{}
+			if !errors.As(err, &re) {
+				re = reason.New(reason.IssuerUnreachable, "%v", err)
+			}
+			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
+			stage(StageStatus, err)
+		default:
+			in.StatusReachable, in.StatusChecked = true, true
+			if st.Version > claims.Version && st.Color != claims.Color {
+				in.StatusChanged = true
+				in.Color = string(st.Color)
+				d.Color = in.Color
+				d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.StatusChanged),
+					Message: fmt.Sprintf("issuer %s reports %s (status version %d) since the code showed %s (version %d)", claims.Issuer, st.Color, st.Version, claims.Color, claims.Version)})
+			} else {
+				d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.StatusUnchanged),
+					Message: fmt.Sprintf("issuer %s confirms %s (status version %d)", claims.Issuer, claims.Color, claims.Version)})
+			}
+			stage(StageStatus, nil)
+		}
+	}
+	if len(terms.GetColors()) > 0 && !slices.Contains(terms.GetColors(), in.Color) {
+		err := reason.New(reason.ColorNotRecognised, "agreement %s recognises %v codes, not %s", agr.GetId(), terms.GetColors(), in.Color)
+		stage(StagePolicy, err)
+		return reject(err)
+	}
+
+	// 5. Host policy.
+	_, pspan := tr.Start(ctx, "recognition.policy")
+	res, err := pol.Evaluate(in)
+	pspan.End()
+	if err != nil {
+		return p.policyError(d, err, finish)
+	}
+	msg := res.Message
+	if res.Rule != "" {
+		msg = fmt.Sprintf("%s rule %s: %s", pol.Version, res.Rule, res.Message)
+	}
+	d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.PolicyRule), Message: msg})
+	stages = append(stages, &roamv1.Stage{Name: StagePolicy, Ok: true})
+	return finish(outcomeOf(res.Outcome))
+}
+
+func (p *Pipeline) policyError(d *roamv1.Decision, err error, finish func(roamv1.Outcome) (*roamv1.Decision, []*roamv1.Stage, error)) (*roamv1.Decision, []*roamv1.Stage, error) {
+	d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.PolicyError), Message: err.Error()})
+	return finish(roamv1.Outcome_OUTCOME_UNDECIDED)
+}
+
+func outcomeOf(s string) roamv1.Outcome {
+	if v, ok := roamv1.Outcome_value["OUTCOME_"+s]; ok {
+		return roamv1.Outcome(v)
+	}
+	return roamv1.Outcome_OUTCOME_UNDECIDED
+}
+
+// OutcomeName is the short outcome name used in the API's JSON and CLI:
+// "PASS", "QUARANTINE_7D", …
+func OutcomeName(o roamv1.Outcome) string {
+	s := o.String()
+	if len(s) > len("OUTCOME_") {
+		return s[len("OUTCOME_"):]
+	}
+	return s
+}
+
+// logDecision writes the local decision log line (DESIGN.md §4 step 6): a
+// hash of the code, never the code or any personal data.
+func (p *Pipeline) logDecision(ctx context.Context, req Request, d *roamv1.Decision) {
+	if p.Log == nil {
+		return
+	}
+	sum := sha256.Sum256(req.Payload)
+	codesOut := make([]string, 0, len(d.Reasons))
+	for _, r := range d.Reasons {
+		codesOut = append(codesOut, r.GetCode())
+	}
+	p.Log.LogAttrs(ctx, slog.LevelInfo, "decision",
+		slog.String("code_sha256", hex.EncodeToString(sum[:16])),
+		slog.String("host", d.GetHost()), slog.String("issuer", d.GetIssuer()),
+		slog.String("checkpoint", req.Checkpoint),
+		slog.String("outcome", OutcomeName(d.GetOutcome())), slog.Any("reasons", codesOut),
+		slog.String("agreement_id", d.GetAgreementId()), slog.Uint64("registry_index", d.GetRegistryIndex()))
+}

@@ -1,0 +1,93 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// MaxCommandBytes caps an encoded command (bytes). Keys and agreements are
+// small; anything larger is refused before it reaches the log.
+const MaxCommandBytes = 64 << 10
+
+// ErrBadCommand is returned for a command that cannot be decoded.
+var ErrBadCommand = errors.New("bad command")
+
+// payloadFor maps each command type to a fresh payload message.
+var payloadFor = map[roamv1.CommandType]func() proto.Message{
+	roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION: func() proto.Message { return &roamv1.UpsertJurisdiction{} },
+	roamv1.CommandType_COMMAND_TYPE_ADD_KEY:             func() proto.Message { return &roamv1.AddKey{} },
+	roamv1.CommandType_COMMAND_TYPE_SET_KEY_STATE:       func() proto.Message { return &roamv1.SetKeyState{} },
+	roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT:   func() proto.Message { return &roamv1.ProposeAgreement{} },
+	roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT:    func() proto.Message { return &roamv1.AcceptAgreement{} },
+	roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT:   func() proto.Message { return &roamv1.SuspendAgreement{} },
+	roamv1.CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT: func() proto.Message { return &roamv1.TerminateAgreement{} },
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:         func() proto.Message { return &roamv1.RevokeCode{} },
+	roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:       func() proto.Message { return &roamv1.UpsertMember{} },
+	roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:       func() proto.Message { return &roamv1.RemoveMember{} },
+}
+
+// typeOf is the reverse of payloadFor, by message name.
+func typeOf(m proto.Message) (roamv1.CommandType, bool) {
+	name := m.ProtoReflect().Descriptor().FullName()
+	for t, f := range payloadFor {
+		if f().ProtoReflect().Descriptor().FullName() == name {
+			return t, true
+		}
+	}
+	return 0, false
+}
+
+// NewCommand wraps a payload message (e.g. *roamv1.AddKey) in the envelope.
+func NewCommand(payload proto.Message) (*roamv1.Command, error) {
+	t, ok := typeOf(payload)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T is not a registry command", ErrBadCommand, payload)
+	}
+	b, err := proto.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
+	return &roamv1.Command{Type: t, Payload: b}, nil
+}
+
+// Encode returns the Raft log bytes of cmd.
+func Encode(cmd *roamv1.Command) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
+	}
+	if len(b) > MaxCommandBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadCommand, len(b), MaxCommandBytes)
+	}
+	return b, nil
+}
+
+// Decode parses Raft log bytes into the envelope and its typed payload.
+// Unknown types and undecodable payloads wrap ErrBadCommand.
+func Decode(data []byte) (roamv1.CommandType, proto.Message, error) {
+	if len(data) > MaxCommandBytes {
+		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadCommand, len(data), MaxCommandBytes)
+	}
+	var env roamv1.Command
+	if err := proto.Unmarshal(data, &env); err != nil {
+		return 0, nil, fmt.Errorf("%w: envelope: %v", ErrBadCommand, err)
+	}
+	return DecodePayload(&env)
+}
+
+// DecodePayload decodes an envelope's payload by its type.
+func DecodePayload(env *roamv1.Command) (roamv1.CommandType, proto.Message, error) {
+	mk, ok := payloadFor[env.GetType()]
+	if !ok {
+		return 0, nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, env.GetType())
+	}
+	m := mk()
+	if err := proto.Unmarshal(env.GetPayload(), m); err != nil {
+		return 0, nil, fmt.Errorf("%w: %s payload: %v", ErrBadCommand, env.GetType(), err)
+	}
+	return env.GetType(), m, nil
+}

@@ -1,0 +1,273 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/reason"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// changeLogSize bounds the in-memory change history Watch replays from.
+const changeLogSize = 4096
+
+// ErrCompacted is returned by Changes when the requested index is older than
+// the in-memory change history; the caller should read GetState instead.
+var ErrCompacted = errors.New("change history compacted")
+
+// ApplyResult is what FSM.Apply returns for every log entry. Err wraps
+// ErrRefused or ErrBadCommand when the command changed nothing.
+type ApplyResult struct {
+	Index   uint64
+	Summary string
+	Err     error
+}
+
+// FSM is the registry's raft.FSM. All methods are safe for concurrent use;
+// reads never block on Raft.
+type FSM struct {
+	mu      sync.RWMutex
+	st      *state
+	applied uint64
+	changes []*roamv1.RegistryChange // ring, oldest first
+	notify  chan struct{}            // closed and replaced on every apply
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns an empty registry.
+func NewFSM() *FSM {
+	return &FSM{st: newState(), notify: make(chan struct{})}
+}
+
+// Apply applies one committed log entry. It is deterministic: its result
+// depends only on the entry and the current state.
+func (f *FSM) Apply(l *raft.Log) any {
+	res := &ApplyResult{Index: l.Index}
+	var typ roamv1.CommandType
+	if l.Type != raft.LogCommand {
+		return res
+	}
+	t, m, err := Decode(l.Data)
+	if err == nil {
+		typ = t
+	}
+	f.mu.Lock()
+	if err == nil {
+		h, ok := handlers[t]
+		if !ok {
+			err = fmt.Errorf("%w: no handler for %s", ErrBadCommand, t)
+		} else {
+			res.Summary, err = h(f.st, m)
+		}
+	}
+	res.Err = err
+	f.applied = l.Index
+	ch := &roamv1.RegistryChange{Index: l.Index, Type: typ, Summary: res.Summary}
+	if err != nil {
+		ch.Error = err.Error()
+	}
+	if len(f.changes) >= changeLogSize {
+		f.changes = append(f.changes[:0:0], f.changes[1:]...)
+	}
+	f.changes = append(f.changes, ch)
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+	return res
+}
+
+// AppliedIndex is the index of the last log entry applied to this replica.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// State returns a copy of the whole registry and the applied index.
+func (f *FSM) State() *roamv1.RegistrySnapshot {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.snapshot(f.applied)
+}
+
+// Changes returns applied changes with index > from, waiting up to ctx for
+// at least one. It returns ErrCompacted if from is older than the history.
+func (f *FSM) Changes(ctx context.Context, from uint64) ([]*roamv1.RegistryChange, error) {
+	for {
+		f.mu.RLock()
+		var out []*roamv1.RegistryChange
+		if len(f.changes) > 0 && from+1 < f.changes[0].GetIndex() && from != 0 {
+			f.mu.RUnlock()
+			return nil, fmt.Errorf("%w: oldest change held is %d", ErrCompacted, f.changes[0].GetIndex())
+		}
+		for _, c := range f.changes {
+			if c.GetIndex() > from {
+				out = append(out, c)
+			}
+		}
+		wait := f.notify
+		f.mu.RUnlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wait:
+		}
+	}
+}
+
+// Key implements roamjws.KeyResolver over the local replica.
+func (f *FSM) Key(kid string) (*roamjws.Key, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	k, ok := f.st.parsed[kid]
+	return k, ok
+}
+
+// CodeRevoked implements roamjws.KeyResolver.
+func (f *FSM) CodeRevoked(jurisdiction, jti string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.st.revoked[jurisdiction][jti]
+	return ok
+}
+
+// Jurisdiction returns a registered jurisdiction.
+func (f *FSM) Jurisdiction(id string) (*roamv1.Jurisdiction, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	j, ok := f.st.jurisdictions[id]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(j).(*roamv1.Jurisdiction), true
+}
+
+// Members returns the registered cluster members.
+func (f *FSM) Members() []*roamv1.Member {
+	return f.State().GetMembers()
+}
+
+// Member returns one member by node id.
+func (f *FSM) Member(nodeID string) (*roamv1.Member, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	m, ok := f.st.members[nodeID]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(m).(*roamv1.Member), true
+}
+
+// MembersOf returns the members that serve jurisdiction, sorted by node id.
+func (f *FSM) MembersOf(jurisdiction string) []*roamv1.Member {
+	var out []*roamv1.Member
+	for _, m := range f.Members() {
+		if m.GetJurisdiction() == jurisdiction {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// AgreementAt finds the agreement host ← issuer in force at at (DESIGN.md §4
+// pipeline step 3). It returns the agreement (when one exists at all), the
+// applied index it read, and a *reason.Error when none is in force:
+// no_agreement (none, proposed, terminated, or outside its effective window,
+// the latter also carrying agreement_not_in_force in Detail) or
+// agreement_suspended.
+func (f *FSM) AgreementAt(host, issuer string, at time.Time) (*roamv1.Agreement, uint64, *AgreementError) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	id, ok := f.st.byPair[pairKey(host, issuer)]
+	if !ok {
+		return nil, f.applied, &AgreementError{Code: reason.NoAgreement, Message: fmt.Sprintf("%s has no agreement recognising %s's codes", host, issuer)}
+	}
+	a := proto.Clone(f.st.agreements[id]).(*roamv1.Agreement)
+	sec := at.Unix()
+	switch a.GetState() {
+	case roamv1.AgreementState_AGREEMENT_STATE_ACTIVE:
+	case roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED:
+		return a, f.applied, &AgreementError{Code: reason.AgreementSuspended, Message: fmt.Sprintf("agreement %s v%d is suspended", id, a.GetVersion())}
+	default:
+		return a, f.applied, &AgreementError{Code: reason.NoAgreement, Message: fmt.Sprintf("agreement %s v%d is %s, not active", id, a.GetVersion(), stateWord(a.GetState()))}
+	}
+	if sec < a.GetEffectiveFrom() || (a.GetEffectiveUntil() != 0 && sec >= a.GetEffectiveUntil()) {
+		window := fmt.Sprintf("in force from %s", time.Unix(a.GetEffectiveFrom(), 0).UTC().Format(time.RFC3339))
+		if a.GetEffectiveUntil() != 0 {
+			window += " until " + time.Unix(a.GetEffectiveUntil(), 0).UTC().Format(time.RFC3339)
+		}
+		return a, f.applied, &AgreementError{
+			Code:    reason.NoAgreement,
+			Message: fmt.Sprintf("%s recognised no %s codes at %s", host, issuer, at.UTC().Format(time.RFC3339)),
+			Detail:  &reason.Error{Code: reason.AgreementNotInForce, Message: fmt.Sprintf("agreement %s v%d is %s", id, a.GetVersion(), window)},
+		}
+	}
+	return a, f.applied, nil
+}
+
+// AgreementError explains why no agreement is in force. Detail, when set,
+// is a second, more specific reason.
+type AgreementError struct {
+	Code    reason.Code
+	Message string
+	Detail  *reason.Error
+}
+
+// Snapshot captures the whole registry. The returned snapshot is immutable.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	snap := f.State()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{data: b}, nil
+}
+
+// Restore replaces the registry with a snapshot written by Snapshot.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	var snap roamv1.RegistrySnapshot
+	if err := proto.Unmarshal(b, &snap); err != nil {
+		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	st, err := restoreState(&snap)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.st = st
+	f.applied = snap.GetIndex()
+	f.changes = nil
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot struct{ data []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,368 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/roamjws"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// ErrRefused wraps every reason the FSM refuses a command. A refused command
+// changes nothing; the refusal is the same on every replica.
+var ErrRefused = errors.New("command refused")
+
+func refuse(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(format, args...))
+}
+
+// jurisdictionID matches a GB/T 2260 six-digit division code, or "XX-" plus
+// an ISO 3166 alpha-2 code for foreign issuers (DESIGN.md §2).
+var jurisdictionID = regexp.MustCompile(`^([0-9]{6}|XX-[A-Z]{2})$`)
+
+// ValidJurisdictionID reports whether id is a GB/T 2260 code or XX-<ISO 3166>.
+func ValidJurisdictionID(id string) bool { return jurisdictionID.MatchString(id) }
+
+// state is the registry's data. It is only touched under the FSM's lock.
+type state struct {
+	jurisdictions map[string]*roamv1.Jurisdiction
+	keys          map[string]*roamv1.IssuerKey
+	parsed        map[string]*roamjws.Key // kid -> verification key
+	agreements    map[string]*roamv1.Agreement
+	byPair        map[string]string // host+"<"+issuer -> agreement id
+	members       map[string]*roamv1.Member
+	revoked       map[string]map[string]int64 // jurisdiction -> jti -> revoked_at
+}
+
+func newState() *state {
+	return &state{
+		jurisdictions: map[string]*roamv1.Jurisdiction{},
+		keys:          map[string]*roamv1.IssuerKey{},
+		parsed:        map[string]*roamjws.Key{},
+		agreements:    map[string]*roamv1.Agreement{},
+		byPair:        map[string]string{},
+		members:       map[string]*roamv1.Member{},
+		revoked:       map[string]map[string]int64{},
+	}
+}
+
+// AgreementID is the stable id of host ← issuer: "<host>-<issuer>".
+func AgreementID(host, issuer string) string { return host + "-" + issuer }
+
+func pairKey(host, issuer string) string { return host + "<" + issuer }
+
+// handler applies one decoded command, returning a human summary of what it
+// changed, or an error wrapping ErrRefused (and changing nothing).
+type handler func(s *state, m proto.Message) (string, error)
+
+var handlers = map[roamv1.CommandType]handler{
+	roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION: applyUpsertJurisdiction,
+	roamv1.CommandType_COMMAND_TYPE_ADD_KEY:             applyAddKey,
+	roamv1.CommandType_COMMAND_TYPE_SET_KEY_STATE:       applySetKeyState,
+	roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT:   applyPropose,
+	roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT:    applyAccept,
+	roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT:   applySuspend,
+	roamv1.CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT: applyTerminate,
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:         applyRevokeCode,
+	roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:       applyUpsertMember,
+	roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:       applyRemoveMember,
+}
+
+func applyUpsertJurisdiction(s *state, m proto.Message) (string, error) {
+	j := m.(*roamv1.UpsertJurisdiction).GetJurisdiction()
+	if j == nil || !ValidJurisdictionID(j.GetId()) {
+		return "", refuse("jurisdiction.id %q must be a GB/T 2260 code or XX-<ISO 3166 alpha-2>", j.GetId())
+	}
+	if strings.TrimSpace(j.GetName()) == "" || len(j.GetName()) > 128 {
+		return "", refuse("jurisdiction.name must be 1-128 bytes")
+	}
+	s.jurisdictions[j.GetId()] = proto.Clone(j).(*roamv1.Jurisdiction)
+	return fmt.Sprintf("jurisdiction %s (%s) registered", j.GetId(), j.GetName()), nil
+}
+
+func applyAddKey(s *state, m proto.Message) (string, error) {
+	k := m.(*roamv1.AddKey).GetKey()
+	if k == nil {
+		return "", refuse("key is required")
+	}
+	if _, ok := s.jurisdictions[k.GetJurisdiction()]; !ok {
+		return "", refuse("key.jurisdiction %q is not registered", k.GetJurisdiction())
+	}
+	kid, raw, err := roamjws.ParsePublicJWK(k.GetJwk(), k.GetAlg())
+	if err != nil {
+		return "", refuse("key.jwk: %v", err)
+	}
+	if k.GetKid() != kid {
+		return "", refuse("key.kid %q is not the RFC 7638 thumbprint %q", k.GetKid(), kid)
+	}
+	if _, ok := s.keys[kid]; ok {
+		return "", refuse("key %s is already registered", kid)
+	}
+	if k.GetState() != roamv1.KeyState_KEY_STATE_ACTIVE {
+		return "", refuse("key.state must be ACTIVE when added")
+	}
+	if k.GetNotBefore() <= 0 || (k.GetNotAfter() != 0 && k.GetNotAfter() <= k.GetNotBefore()) {
+		return "", refuse("key validity window: not_before must be > 0 and not_after 0 or after not_before")
+	}
+	c := proto.Clone(k).(*roamv1.IssuerKey)
+	c.StateChangedAt = c.GetNotBefore()
+	s.keys[kid] = c
+	s.parsed[kid] = toVerifyKey(c, raw)
+	return fmt.Sprintf("key %s of %s added (%s)", kid, k.GetJurisdiction(), k.GetAlg()), nil
+}
+
+func toVerifyKey(k *roamv1.IssuerKey, raw any) *roamjws.Key {
+	return &roamjws.Key{
+		PublicKey:      roamjws.PublicKey{Kid: k.GetKid(), Jurisdiction: k.GetJurisdiction(), Alg: k.GetAlg(), Raw: raw},
+		State:          roamjws.KeyState(k.GetState()),
+		NotBefore:      k.GetNotBefore(),
+		NotAfter:       k.GetNotAfter(),
+		StateChangedAt: k.GetStateChangedAt(),
+	}
+}
+
+func applySetKeyState(s *state, m proto.Message) (string, error) {
+	c := m.(*roamv1.SetKeyState)
+	k, ok := s.keys[c.GetKid()]
+	if !ok {
+		return "", refuse("kid %q is not registered", c.GetKid())
+	}
+	if c.GetAt() <= 0 {
+		return "", refuse("at is required (Unix seconds)")
+	}
+	from, to := k.GetState(), c.GetState()
+	switch {
+	case from == roamv1.KeyState_KEY_STATE_REVOKED:
+		return "", refuse("key %s is revoked; revocation is final", c.GetKid())
+	case to == roamv1.KeyState_KEY_STATE_RETIRED && from == roamv1.KeyState_KEY_STATE_ACTIVE,
+		to == roamv1.KeyState_KEY_STATE_REVOKED:
+	default:
+		return "", refuse("key %s cannot go from %s to %s", c.GetKid(), from, to)
+	}
+	k.State, k.StateChangedAt = to, c.GetAt()
+	vk := *s.parsed[c.GetKid()]
+	vk.State, vk.StateChangedAt = roamjws.KeyState(to), c.GetAt()
+	s.parsed[c.GetKid()] = &vk
+	return fmt.Sprintf("key %s of %s %s", c.GetKid(), k.GetJurisdiction(), stateWord(to)), nil
+}
+
+func stateWord(v fmt.Stringer) string {
+	str := v.String()
+	if i := strings.LastIndex(str, "_STATE_"); i >= 0 {
+		str = str[i+len("_STATE_"):]
+	}
+	return strings.ToLower(str)
+}
+
+func (s *state) party(id, host, issuer, field string) error {
+	if id != host && id != issuer {
+		return refuse("%s %q is neither the host %s nor the issuer %s", field, id, host, issuer)
+	}
+	return nil
+}
+
+func applyPropose(s *state, m proto.Message) (string, error) {
+	c := m.(*roamv1.ProposeAgreement)
+	for _, f := range []struct{ name, id string }{{"host", c.GetHost()}, {"issuer", c.GetIssuer()}} {
+		if _, ok := s.jurisdictions[f.id]; !ok {
+			return "", refuse("%s %q is not registered", f.name, f.id)
+		}
+	}
+	if c.GetHost() == c.GetIssuer() {
+		return "", refuse("host and issuer are the same jurisdiction")
+	}
+	if err := s.party(c.GetProposedBy(), c.GetHost(), c.GetIssuer(), "proposed_by"); err != nil {
+		return "", err
+	}
+	if c.GetEffectiveFrom() <= 0 || (c.GetEffectiveUntil() != 0 && c.GetEffectiveUntil() <= c.GetEffectiveFrom()) {
+		return "", refuse("effective window: effective_from must be > 0 and effective_until 0 or after it")
+	}
+	t := c.GetTerms()
+	if t == nil {
+		t = &roamv1.AgreementTerms{}
+	}
+	for _, col := range t.GetColors() {
+		if _, err := adapters.ParseColor(col); err != nil {
+			return "", refuse("terms.colors: %v", err)
+		}
+	}
+	if t.GetMaxCodeAgeSeconds() < 0 || t.GetMaxAgeWithoutStatusSeconds() < 0 {
+		return "", refuse("terms: ages are seconds >= 0")
+	}
+	id := AgreementID(c.GetHost(), c.GetIssuer())
+	var version uint64 = 1
+	if old, ok := s.agreements[id]; ok {
+		if old.GetState() == roamv1.AgreementState_AGREEMENT_STATE_TERMINATED {
+			return "", refuse("agreement %s is terminated", id)
+		}
+		version = old.GetVersion() + 1
+	}
+	s.agreements[id] = &roamv1.Agreement{
+		Id: id, Host: c.GetHost(), Issuer: c.GetIssuer(), Version: version,
+		Terms:         proto.Clone(t).(*roamv1.AgreementTerms),
+		EffectiveFrom: c.GetEffectiveFrom(), EffectiveUntil: c.GetEffectiveUntil(),
+		State:      roamv1.AgreementState_AGREEMENT_STATE_PROPOSED,
+		ProposedBy: c.GetProposedBy(), StateChangedAt: c.GetAt(),
+	}
+	s.byPair[pairKey(c.GetHost(), c.GetIssuer())] = id
+	return fmt.Sprintf("agreement %s v%d proposed by %s", id, version, c.GetProposedBy()), nil
+}
+
+func applyAccept(s *state, m proto.Message) (string, error) {
+	c := m.(*roamv1.AcceptAgreement)
+	a, ok := s.agreements[c.GetId()]
+	if !ok {
+		return "", refuse("agreement %q does not exist", c.GetId())
+	}
+	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_PROPOSED {
+		return "", refuse("agreement %s is %s, not proposed", a.GetId(), stateWord(a.GetState()))
+	}
+	if c.GetVersion() != a.GetVersion() {
+		return "", refuse("agreement %s is at version %d; acceptance was for version %d", a.GetId(), a.GetVersion(), c.GetVersion())
+	}
+	if err := s.party(c.GetAcceptedBy(), a.GetHost(), a.GetIssuer(), "accepted_by"); err != nil {
+		return "", err
+	}
+	if c.GetAcceptedBy() == a.GetProposedBy() {
+		return "", refuse("agreement %s was proposed by %s; the other party must accept", a.GetId(), a.GetProposedBy())
+	}
+	a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, c.GetAt()
+	return fmt.Sprintf("agreement %s v%d active (accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy()), nil
+}
+
+func applySuspend(s *state, m proto.Message) (string, error) {
+	c := m.(*roamv1.SuspendAgreement)
+	a, ok := s.agreements[c.GetId()]
+	if !ok {
+		return "", refuse("agreement %q does not exist", c.GetId())
+	}
+	if err := s.party(c.GetBy(), a.GetHost(), a.GetIssuer(), "by"); err != nil {
+		return "", err
+	}
+	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_ACTIVE {
+		return "", refuse("agreement %s is %s; only an active agreement can be suspended", a.GetId(), stateWord(a.GetState()))
+	}
+	a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED, c.GetAt()
+	return fmt.Sprintf("agreement %s suspended by %s: %s", a.GetId(), c.GetBy(), c.GetReason()), nil
+}
+
+func applyTerminate(s *state, m proto.Message) (string, error) {
+	c := m.(*roamv1.TerminateAgreement)
+	a, ok := s.agreements[c.GetId()]
+	if !ok {
+		return "", refuse("agreement %q does not exist", c.GetId())
+	}
+	if err := s.party(c.GetBy(), a.GetHost(), a.GetIssuer(), "by"); err != nil {
+		return "", err
+	}
+	if a.GetState() == roamv1.AgreementState_AGREEMENT_STATE_TERMINATED {
+		return "", refuse("agreement %s is already terminated", a.GetId())
+	}
+	a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_TERMINATED, c.GetAt()
+	return fmt.Sprintf("agreement %s terminated by %s: %s", a.GetId(), c.GetBy(), c.GetReason()), nil
+}
+
+func applyRevokeCode(s *state, m proto.Message) (string, error) {
+	c := m.(*roamv1.RevokeCode)
+	if _, ok := s.jurisdictions[c.GetJurisdiction()]; !ok {
+		return "", refuse("jurisdiction %q is not registered", c.GetJurisdiction())
+	}
+	if c.GetCodeId() == "" || len(c.GetCodeId()) > 64 {
+		return "", refuse("code_id must be 1-64 bytes")
+	}
+	set := s.revoked[c.GetJurisdiction()]
+	if set == nil {
+		set = map[string]int64{}
+		s.revoked[c.GetJurisdiction()] = set
+	}
+	set[c.GetCodeId()] = c.GetAt()
+	return fmt.Sprintf("code %s of %s revoked", c.GetCodeId(), c.GetJurisdiction()), nil
+}
+
+func applyUpsertMember(s *state, m proto.Message) (string, error) {
+	mem := m.(*roamv1.UpsertMember).GetMember()
+	if mem.GetNodeId() == "" || mem.GetGrpcAddress() == "" || mem.GetRaftAddress() == "" {
+		return "", refuse("member needs node_id, raft_address and grpc_address")
+	}
+	s.members[mem.GetNodeId()] = proto.Clone(mem).(*roamv1.Member)
+	return fmt.Sprintf("member %s (%s) at %s", mem.GetNodeId(), mem.GetJurisdiction(), mem.GetGrpcAddress()), nil
+}
+
+func applyRemoveMember(s *state, m proto.Message) (string, error) {
+	id := m.(*roamv1.RemoveMember).GetNodeId()
+	if _, ok := s.members[id]; !ok {
+		return "", refuse("member %q is not known", id)
+	}
+	delete(s.members, id)
+	return fmt.Sprintf("member %s removed", id), nil
+}
+
+// snapshot returns the state in canonical order.
+func (s *state) snapshot(index uint64) *roamv1.RegistrySnapshot {
+	out := &roamv1.RegistrySnapshot{Index: index}
+	for _, id := range sortedKeys(s.jurisdictions) {
+		out.Jurisdictions = append(out.Jurisdictions, proto.Clone(s.jurisdictions[id]).(*roamv1.Jurisdiction))
+	}
+	for _, id := range sortedKeys(s.keys) {
+		out.Keys = append(out.Keys, proto.Clone(s.keys[id]).(*roamv1.IssuerKey))
+	}
+	for _, id := range sortedKeys(s.agreements) {
+		out.Agreements = append(out.Agreements, proto.Clone(s.agreements[id]).(*roamv1.Agreement))
+	}
+	for _, id := range sortedKeys(s.members) {
+		out.Members = append(out.Members, proto.Clone(s.members[id]).(*roamv1.Member))
+	}
+	for _, j := range sortedKeys(s.revoked) {
+		for _, jti := range sortedKeys(s.revoked[j]) {
+			out.RevokedCodes = append(out.RevokedCodes, &roamv1.RevokedCode{Jurisdiction: j, CodeId: jti, RevokedAt: s.revoked[j][jti]})
+		}
+	}
+	return out
+}
+
+// restore rebuilds a state from a snapshot, re-checking every key.
+func restoreState(snap *roamv1.RegistrySnapshot) (*state, error) {
+	s := newState()
+	for _, j := range snap.GetJurisdictions() {
+		s.jurisdictions[j.GetId()] = j
+	}
+	for _, k := range snap.GetKeys() {
+		_, raw, err := roamjws.ParsePublicJWK(k.GetJwk(), k.GetAlg())
+		if err != nil {
+			return nil, fmt.Errorf("snapshot key %s: %w", k.GetKid(), err)
+		}
+		s.keys[k.GetKid()] = k
+		s.parsed[k.GetKid()] = toVerifyKey(k, raw)
+	}
+	for _, a := range snap.GetAgreements() {
+		s.agreements[a.GetId()] = a
+		s.byPair[pairKey(a.GetHost(), a.GetIssuer())] = a.GetId()
+	}
+	for _, m := range snap.GetMembers() {
+		s.members[m.GetNodeId()] = m
+	}
+	for _, r := range snap.GetRevokedCodes() {
+		set := s.revoked[r.GetJurisdiction()]
+		if set == nil {
+			set = map[string]int64{}
+			s.revoked[r.GetJurisdiction()] = set
+		}
+		set[r.GetCodeId()] = r.GetRevokedAt()
+	}
+	return s, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
