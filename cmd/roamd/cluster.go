@@ -77,7 +77,7 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		c.members[p.ID] = m
 		c.order = append(c.order, p.ID)
 		pdir := filepath.Join(dir, p.ID)
-		if m.sim, err = provsim.New(provsim.Config{Jurisdiction: p.ID, Dialect: provsim.DialectFor(p.ID), DBPath: filepath.Join(pdir+"-provsim.db"), Clock: clk}); err != nil {
+		if m.sim, err = provsim.New(provsim.Config{Jurisdiction: p.ID, Dialect: provsim.DialectFor(p.ID), DBPath: filepath.Join(pdir + "-provsim.db"), Clock: clk}); err != nil {
 			return nil, fmt.Errorf("provsim %s: %w", p.ID, err)
 		}
 		lis, err := net.Listen("tcp", port(30, i))

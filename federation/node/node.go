@@ -72,7 +72,7 @@ type Node struct {
 	tp     trace.TracerProvider
 	// signingKey is the private issuer key (data_dir/issuer-key.jwk).
 	signingKey jwk.Key
-	tpStop func(context.Context) error
+	tpStop     func(context.Context) error
 
 	stop     chan struct{}
 	wg       sync.WaitGroup

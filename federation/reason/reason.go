@@ -39,17 +39,17 @@ const (
 	DecompressLimit   Code = "decompress_limit"
 
 	// Agreement and status.
-	NoAgreement          Code = "no_agreement"
-	AgreementSuspended   Code = "agreement_suspended"
-	AgreementNotInForce  Code = "agreement_not_in_force"
-	ColorNotRecognised   Code = "color_not_recognised"
-	StatusChanged        Code = "status_changed"
-	StatusUnchanged      Code = "status_confirmed"
-	IssuerUnreachable    Code = "issuer_unreachable"
-	StatusInvalid        Code = "status_invalid"
-	RegistryStale        Code = "registry_stale"
-	CheckpointUnknown    Code = "checkpoint_unknown"
-	HostUnknown          Code = "host_unknown"
+	NoAgreement         Code = "no_agreement"
+	AgreementSuspended  Code = "agreement_suspended"
+	AgreementNotInForce Code = "agreement_not_in_force"
+	ColorNotRecognised  Code = "color_not_recognised"
+	StatusChanged       Code = "status_changed"
+	StatusUnchanged     Code = "status_confirmed"
+	IssuerUnreachable   Code = "issuer_unreachable"
+	StatusInvalid       Code = "status_invalid"
+	RegistryStale       Code = "registry_stale"
+	CheckpointUnknown   Code = "checkpoint_unknown"
+	HostUnknown         Code = "host_unknown"
 
 	// Foreign formats.
 	KeyUsage Code = "key_usage"
