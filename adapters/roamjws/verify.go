@@ -31,6 +31,9 @@ const (
 	maxKid = 128
 )
 
+// cst is UTC+8, the zone roam's messages show times in (GB/T 2260 jurisdictions).
+var cst = time.FixedZone("CST", 8*3600)
+
 // KeyState of a registered key, as the resolver reports it.
 type KeyState int
 
@@ -249,10 +252,10 @@ func checkTimes(c *adapters.Claims, at time.Time, skew time.Duration) error {
 	}
 	now := at.Unix()
 	if c.NotBefore > now+int64(skew/time.Second) {
-		return reason.New(reason.NotYetValid, "not valid before %s", time.Unix(c.NotBefore, 0).UTC().Format(time.RFC3339))
+		return reason.New(reason.NotYetValid, "not valid before %s", time.Unix(c.NotBefore, 0).In(cst).Format(time.RFC3339))
 	}
 	if now >= c.Expires {
-		return reason.New(reason.Expired, "expired at %s", time.Unix(c.Expires, 0).UTC().Format(time.RFC3339))
+		return reason.New(reason.Expired, "expired at %s", time.Unix(c.Expires, 0).In(cst).Format(time.RFC3339))
 	}
 	return nil
 }
@@ -402,4 +405,29 @@ func (Adapter) Detect(p []byte) bool {
 // Decode verifies payload as of at; see Verifier.Verify.
 func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
 	return a.V.Verify(payload, at)
+}
+
+// ClaimedIssuer returns the iss a roam code claims, without verifying
+// anything, or "" if it cannot be read. It is for display on rejected codes
+// only ("claimed by the code"); never trust it.
+func ClaimedIssuer(payload []byte) string {
+	if len(payload) > DefaultMaxInput {
+		return ""
+	}
+	tok := bytes.TrimPrefix(payload, []byte(Prefix))
+	parts := bytes.Split(tok, []byte("."))
+	if len(parts) != 3 {
+		return ""
+	}
+	pb, err := b64(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(pb, &c) != nil || len(c.Iss) > 16 {
+		return ""
+	}
+	return c.Iss
 }

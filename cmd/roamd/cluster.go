@@ -58,7 +58,7 @@ type cluster struct {
 // startCluster starts every province's backend and node. basePort 0 picks
 // free ports; otherwise gRPC is basePort+10+i, Raft basePort+20+i and the
 // backends basePort+30+i. 330000 bootstraps; the others join through it.
-func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger) (_ *cluster, err error) {
+func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger, raftLevel string) (_ *cluster, err error) {
 	c := &cluster{clock: clk, members: map[string]*member{}}
 	defer func() {
 		if err != nil {
@@ -102,7 +102,7 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		} else {
 			cfg.Join = []string{seed}
 		}
-		if m.node, err = node.Start(ctx, cfg, node.Options{Clock: clk, Logger: log}); err != nil {
+		if m.node, err = node.Start(ctx, cfg, node.Options{Clock: clk, Logger: log, RaftLogLevel: raftLevel}); err != nil {
 			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
 		}
 		if i == 0 {

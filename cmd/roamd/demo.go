@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -151,7 +149,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}
 	say("roam demo: five provinces on loopback, simulated clock from %s", clk.Now().Format("2006-01-02 15:04 MST"))
 	say("data dir: %s", dir)
-	c, err := startCluster(ctx, dir, o.BasePort, clk, log)
+	c, err := startCluster(ctx, dir, o.BasePort, clk, log, o.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -427,5 +425,3 @@ func forgeWith(s *roamjws.Signer, now time.Time) (string, error) {
 	return roamjws.Prefix + tok, nil
 }
 
-var _ = errors.New
-var _ = slog.Default

@@ -52,6 +52,9 @@ type Options struct {
 	Policies *policies.Set
 	// TraceOutput receives stdout-exporter spans (default os.Stderr).
 	TraceOutput io.Writer
+	// RaftLogLevel is hashicorp/raft's log level: trace, debug, info, warn
+	// (default) or error. Raft logs go to stderr through hclog.
+	RaftLogLevel string
 }
 
 // Node is one running roamd node.
@@ -129,7 +132,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 
 	// Registry on Raft.
 	n.fsm = registry.NewFSM()
-	if err := n.startRaft(); err != nil {
+	if err := n.startRaft(opts.RaftLogLevel); err != nil {
 		return nil, err
 	}
 
@@ -235,9 +238,13 @@ func loadSecrets(dir string) (*roamjws.Signer, jwk.Key, []byte, error) {
 	return signer, key, sk, nil
 }
 
-func (n *Node) startRaft() error {
+func (n *Node) startRaft(level string) error {
 	cfg := n.cfg
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft." + cfg.NodeID, Level: hclog.Warn, Output: os.Stderr})
+	lvl := hclog.LevelFromString(level)
+	if lvl == hclog.NoLevel {
+		lvl = hclog.Warn
+	}
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft." + cfg.NodeID, Level: lvl, Output: os.Stderr})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hl

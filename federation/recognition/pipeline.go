@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/reason"
 	"github.com/roam-federation/roam/federation/registry"
@@ -164,6 +165,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	claims, err := ad.Decode(ctx, req.Payload, req.At)
 	vspan.End()
 	if err != nil {
+		d.Issuer = roamjws.ClaimedIssuer(req.Payload) // unverified, for display
 		c := reason.Of(err)
 		switch stageOf(c) {
 		case StageSignature:

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/reason"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -204,13 +205,13 @@ func (f *FSM) AgreementAt(host, issuer string, at time.Time) (*roamv1.Agreement,
 		return a, f.applied, &AgreementError{Code: reason.NoAgreement, Message: fmt.Sprintf("agreement %s v%d is %s, not active", id, a.GetVersion(), stateWord(a.GetState()))}
 	}
 	if sec < a.GetEffectiveFrom() || (a.GetEffectiveUntil() != 0 && sec >= a.GetEffectiveUntil()) {
-		window := fmt.Sprintf("in force from %s", time.Unix(a.GetEffectiveFrom(), 0).UTC().Format(time.RFC3339))
+		window := fmt.Sprintf("in force from %s", time.Unix(a.GetEffectiveFrom(), 0).In(clock.CST).Format(time.RFC3339))
 		if a.GetEffectiveUntil() != 0 {
-			window += " until " + time.Unix(a.GetEffectiveUntil(), 0).UTC().Format(time.RFC3339)
+			window += " until " + time.Unix(a.GetEffectiveUntil(), 0).In(clock.CST).Format(time.RFC3339)
 		}
 		return a, f.applied, &AgreementError{
 			Code:    reason.NoAgreement,
-			Message: fmt.Sprintf("%s recognised no %s codes at %s", host, issuer, at.UTC().Format(time.RFC3339)),
+			Message: fmt.Sprintf("%s recognised no %s codes at %s", host, issuer, at.In(clock.CST).Format(time.RFC3339)),
 			Detail:  &reason.Error{Code: reason.AgreementNotInForce, Message: fmt.Sprintf("agreement %s v%d is %s", id, a.GetVersion(), window)},
 		}
 	}

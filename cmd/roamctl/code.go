@@ -1,0 +1,238 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/recognition"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+func newCodeCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "code", Short: "Issue roam codes through a province's node, or revoke a code id"}
+	var resident, qr string
+	issue := &cobra.Command{
+		Use:   "issue --resident ID_NUMBER [--qr FILE.png]",
+		Short: "Ask the node (--addr) to issue a signed roam code for a resident of its provincial backend",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("resident", resident); err != nil {
+				return err
+			}
+			conn, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			resp, err := roamv1.NewIssuanceServiceClient(conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: resident})
+			if err != nil {
+				return err
+			}
+			if qr != "" {
+				if err := qrcode.WriteFile(resp.GetCode(), qrcode.Medium, 512, qr); err != nil {
+					return fmt.Errorf("--qr: %w", err)
+				}
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), resp)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, resp.GetCode())
+			fmt.Fprintf(os.Stderr, "code id %s, %s (status version %d), expires %s", resp.GetCodeId(), resp.GetColor(), resp.GetVersion(), resp.GetExpiresAt().AsTime().In(clock.CST).Format(time.RFC3339))
+			if qr != "" {
+				fmt.Fprintf(os.Stderr, "; QR written to %s", qr)
+			}
+			fmt.Fprintln(os.Stderr)
+			return nil
+		},
+	}
+	issue.Flags().StringVar(&resident, "resident", "", "the resident's ID number at the provincial backend (never put in the code)")
+	issue.Flags().StringVar(&qr, "qr", "", "also write the code as a QR PNG to this file")
+
+	var jur, at string
+	revoke := &cobra.Command{
+		Use:   "revoke CODE_ID --jurisdiction 330000",
+		Short: "Revoke one code id (jti) of a jurisdiction",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlag("jurisdiction", jur); err != nil {
+				return err
+			}
+			t := time.Now()
+			if at != "" {
+				var err error
+				if t, err = parseTime("at", at); err != nil {
+					return err
+				}
+			}
+			return g.propose(cmd, &roamv1.RevokeCode{Jurisdiction: jur, CodeId: args[0], At: t.Unix()})
+		},
+	}
+	revoke.Flags().StringVar(&jur, "jurisdiction", "", "issuing jurisdiction")
+	revoke.Flags().StringVar(&at, "at", "", "when (default now)")
+	c.AddCommand(issue, revoke)
+	return c
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var file, host, checkpoint, at string
+	var explain bool
+	cmd := &cobra.Command{
+		Use:   "verify [PAYLOAD] [--file F] [--host 410000] [--checkpoint intercity] [--at TIME]",
+		Short: "Ask a node for a decision on a presented code",
+		Long: `verify sends the code to the node at --addr and prints its decision: the
+outcome, every reason with its stable code, the agreement, the policy version
+and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			payload, err := readPayload(cmd.InOrStdin(), args, file)
+			if err != nil {
+				return err
+			}
+			req := &roamv1.ExplainRequest{Payload: payload, Host: host, Checkpoint: checkpoint}
+			if at != "" {
+				t, err := parseTime("at", at)
+				if err != nil {
+					return err
+				}
+				req.At = timestamppb.New(t)
+			}
+			conn, err := g.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := g.ctx(cmd)
+			defer cancel()
+			resp, err := roamv1.NewRecognitionServiceClient(conn).Explain(ctx, req)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if g.json {
+				type stage struct {
+					Name   string `json:"name"`
+					OK     bool   `json:"ok"`
+					Reason string `json:"reason"`
+				}
+				type reasonJ struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				}
+				d := resp.GetDecision()
+				v := struct {
+					Outcome       string    `json:"outcome"`
+					Reasons       []reasonJ `json:"reasons"`
+					Host          string    `json:"host"`
+					Issuer        string    `json:"issuer"`
+					Color         string    `json:"color,omitempty"`
+					AgreementID   string    `json:"agreement_id"`
+					PolicyVersion string    `json:"policy_version"`
+					RegistryIndex uint64    `json:"registry_index"`
+					EvaluatedAt   string    `json:"evaluated_at"`
+					Stages        []stage   `json:"stages,omitempty"`
+				}{Outcome: recognition.OutcomeName(d.GetOutcome()), Reasons: []reasonJ{}, Host: d.GetHost(), Issuer: d.GetIssuer(), Color: d.GetColor(),
+					AgreementID: d.GetAgreementId(), PolicyVersion: d.GetPolicyVersion(), RegistryIndex: d.GetRegistryIndex(),
+					EvaluatedAt: d.GetEvaluatedAt().AsTime().In(clock.CST).Format(time.RFC3339)}
+				for _, r := range d.GetReasons() {
+					v.Reasons = append(v.Reasons, reasonJ{r.GetCode(), r.GetMessage()})
+				}
+				if explain {
+					for _, s := range resp.GetStages() {
+						v.Stages = append(v.Stages, stage{s.GetName(), s.GetOk(), s.GetReason()})
+					}
+				}
+				return jsonOut(out, v)
+			}
+			printDecision(out, resp.GetDecision())
+			if explain {
+				tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+				fmt.Fprintln(tw, "STAGE\tOK\tREASON")
+				for _, s := range resp.GetStages() {
+					fmt.Fprintf(tw, "%s\t%v\t%s\n", s.GetName(), s.GetOk(), s.GetReason())
+				}
+				return tw.Flush()
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&file, "file", "", "read the payload from this file (- for stdin)")
+	f.StringVar(&host, "host", "", "host jurisdiction (default: the node's own)")
+	f.StringVar(&checkpoint, "checkpoint", "intercity", "metro, residential, intercity, workplace or venue")
+	f.StringVar(&at, "at", "", "decide as of this time (RFC 3339 or YYYY-MM-DD; default: the node's clock)")
+	f.BoolVar(&explain, "explain", false, "also print every pipeline stage")
+	return cmd
+}
+
+// maxPayloadRead bounds what roamctl reads from a file or stdin (bytes); the
+// node enforces its own 4 KiB cap and says so with input_too_large.
+const maxPayloadRead = 64 << 10
+
+func readPayload(stdin io.Reader, args []string, file string) (string, error) {
+	switch {
+	case len(args) == 1 && file != "":
+		return "", fmt.Errorf("give the payload as an argument or --file, not both")
+	case len(args) == 1 && args[0] != "-":
+		return args[0], nil
+	case len(args) == 1 || file == "-":
+		return readCapped(stdin)
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("--file: %w", err)
+		}
+		defer f.Close()
+		return readCapped(f)
+	}
+	return "", fmt.Errorf("no payload: give it as an argument (roam:eyJ…), --file F, or - for stdin")
+}
+
+// readCapped reads a payload, dropping one final newline (the one a shell or
+// editor adds); anything else is sent as is, so the node can reject it.
+func readCapped(r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxPayloadRead+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxPayloadRead {
+		return "", fmt.Errorf("payload is over %d bytes", maxPayloadRead)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	return s, nil
+}
+
+func printDecision(out io.Writer, d *roamv1.Decision) {
+	issuer := d.GetIssuer()
+	if issuer == "" {
+		issuer = "?"
+	}
+	fmt.Fprintf(out, "%s  (%s ← %s, evaluated at %s)\n", recognition.OutcomeName(d.GetOutcome()), d.GetHost(), issuer, d.GetEvaluatedAt().AsTime().In(clock.CST).Format(time.RFC3339))
+	if d.GetAgreementId() != "" || d.GetPolicyVersion() != "" {
+		fmt.Fprintf(out, "  agreement %s, policy %s, registry index %d\n", dash(d.GetAgreementId()), dash(d.GetPolicyVersion()), d.GetRegistryIndex())
+	} else {
+		fmt.Fprintf(out, "  registry index %d\n", d.GetRegistryIndex())
+	}
+	for _, r := range d.GetReasons() {
+		fmt.Fprintf(out, "  %-20s %s\n", r.GetCode(), r.GetMessage())
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+

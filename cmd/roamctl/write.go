@@ -1,0 +1,258 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/registry"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+func newAgreementCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "agreement", Short: "Propose, accept, suspend or terminate a mutual-recognition agreement (host ← issuer)"}
+
+	var host, issuer, as, from, until, colors string
+	var live bool
+	var maxAge, maxNoStatus time.Duration
+	propose := &cobra.Command{
+		Use:   "propose --host 410000 --issuer 330000 --from 2020-02-28 --as 410000",
+		Short: "Propose host ← issuer (the other party must accept)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range [][2]string{{"host", host}, {"issuer", issuer}, {"from", from}} {
+				if err := requireFlag(f[0], f[1]); err != nil {
+					return err
+				}
+			}
+			if as == "" {
+				as = host
+			}
+			f, err := parseTime("from", from)
+			if err != nil {
+				return err
+			}
+			u, err := parseTime("until", until)
+			if err != nil {
+				return err
+			}
+			terms := &roamv1.AgreementTerms{RequireLiveStatus: live, MaxCodeAgeSeconds: int64(maxAge / time.Second), MaxAgeWithoutStatusSeconds: int64(maxNoStatus / time.Second)}
+			if colors != "" {
+				terms.Colors = strings.Split(colors, ",")
+			}
+			msg := &roamv1.ProposeAgreement{Host: host, Issuer: issuer, Terms: terms, EffectiveFrom: f.Unix(), ProposedBy: as, At: time.Now().Unix()}
+			if !u.IsZero() {
+				msg.EffectiveUntil = u.Unix()
+			}
+			if err := g.propose(cmd, msg); err != nil {
+				return err
+			}
+			if !g.json {
+				fmt.Fprintf(cmd.OutOrStdout(), "agreement %s proposed by %s; the other party accepts with: roamctl agreement accept %s --as <its id>\n", registry.AgreementID(host, issuer), as, registry.AgreementID(host, issuer))
+			}
+			return nil
+		},
+	}
+	pf := propose.Flags()
+	pf.StringVar(&host, "host", "", "host jurisdiction (recognises the codes)")
+	pf.StringVar(&issuer, "issuer", "", "issuer jurisdiction (issues the codes)")
+	pf.StringVar(&as, "as", "", "proposing party: the host (default) or the issuer")
+	pf.StringVar(&from, "from", "", "effective from (RFC 3339 or YYYY-MM-DD, UTC+8)")
+	pf.StringVar(&until, "until", "", "effective until (optional)")
+	pf.StringVar(&colors, "colors", "", "comma-separated colours recognised (default all)")
+	pf.BoolVar(&live, "require-live-status", false, "every code needs a live status from the issuer's node")
+	pf.DurationVar(&maxAge, "max-code-age", 0, "reject codes older than this (0: no limit)")
+	pf.DurationVar(&maxNoStatus, "max-age-without-status", 0, "codes older than this need a live status (0: never)")
+
+	var acceptAs string
+	var version uint64
+	accept := &cobra.Command{
+		Use:   "accept AGREEMENT_ID --as JURISDICTION",
+		Short: "Accept a proposed agreement as the other party",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlag("as", acceptAs); err != nil {
+				return err
+			}
+			if version == 0 {
+				v, err := currentVersion(cmd, g, args[0])
+				if err != nil {
+					return err
+				}
+				version = v
+			}
+			return g.propose(cmd, &roamv1.AcceptAgreement{Id: args[0], Version: version, AcceptedBy: acceptAs, At: time.Now().Unix()})
+		},
+	}
+	accept.Flags().StringVar(&acceptAs, "as", "", "accepting party (the one that did not propose)")
+	accept.Flags().Uint64Var(&version, "version", 0, "terms version to accept (default: the current proposal)")
+
+	stateCmd := func(use, short string, mk func(id, by, why string) any) *cobra.Command {
+		var by, why string
+		cmd := &cobra.Command{
+			Use:   use + " AGREEMENT_ID --as JURISDICTION",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := requireFlag("as", by); err != nil {
+					return err
+				}
+				switch m := mk(args[0], by, why).(type) {
+				case *roamv1.SuspendAgreement:
+					return g.propose(cmd, m)
+				case *roamv1.TerminateAgreement:
+					return g.propose(cmd, m)
+				}
+				return nil
+			},
+		}
+		cmd.Flags().StringVar(&by, "as", "", "acting party (host or issuer)")
+		cmd.Flags().StringVar(&why, "reason", "", "why, for the record")
+		return cmd
+	}
+	c.AddCommand(propose, accept,
+		stateCmd("suspend", "Suspend an active agreement", func(id, by, why string) any {
+			return &roamv1.SuspendAgreement{Id: id, By: by, Reason: why, At: time.Now().Unix()}
+		}),
+		stateCmd("terminate", "Terminate an agreement for good", func(id, by, why string) any {
+			return &roamv1.TerminateAgreement{Id: id, By: by, Reason: why, At: time.Now().Unix()}
+		}))
+	return c
+}
+
+func currentVersion(cmd *cobra.Command, g *globals, id string) (uint64, error) {
+	conn, err := g.dial()
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	ctx, cancel := g.ctx(cmd)
+	defer cancel()
+	resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range resp.GetRegistry().GetAgreements() {
+		if a.GetId() == id {
+			return a.GetVersion(), nil
+		}
+	}
+	return 0, fmt.Errorf("agreement %q not found (ids look like 410000-330000: host-issuer)", id)
+}
+
+func newKeyCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "key", Short: "Generate, register, retire or revoke issuer keys"}
+
+	var alg, out string
+	gen := &cobra.Command{
+		Use:   "generate --out FILE",
+		Short: "Generate a private signing key (JWK, 0600) and print its public JWK",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("out", out); err != nil {
+				return err
+			}
+			k, err := roamjws.GenerateKey(alg)
+			if err != nil {
+				return err
+			}
+			priv, err := jsonMarshalKey(k)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, priv, 0o600); err != nil {
+				return err
+			}
+			pub, err := roamjws.PublicJWK(k)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(pub))
+			return nil
+		},
+	}
+	gen.Flags().StringVar(&alg, "alg", roamjws.ES256, "ES256 or EdDSA")
+	gen.Flags().StringVar(&out, "out", "", "file for the private JWK")
+
+	var jur, jwkFile, addAlg, nbf, naf string
+	add := &cobra.Command{
+		Use:   "add --jurisdiction 330000 --jwk FILE",
+		Short: "Register a public issuer key (kid = RFC 7638 thumbprint)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("jurisdiction", jur); err != nil {
+				return err
+			}
+			if err := requireFlag("jwk", jwkFile); err != nil {
+				return err
+			}
+			b, err := os.ReadFile(jwkFile)
+			if err != nil {
+				return err
+			}
+			kid, _, err := roamjws.ParsePublicJWK(b, addAlg)
+			if err != nil {
+				k, perr := parsePrivateToPublic(b)
+				if perr != nil {
+					return fmt.Errorf("--jwk: %w", err)
+				}
+				b = k
+				if kid, _, err = roamjws.ParsePublicJWK(b, addAlg); err != nil {
+					return fmt.Errorf("--jwk: %w", err)
+				}
+			}
+			nb := time.Now()
+			if nbf != "" {
+				if nb, err = parseTime("not-before", nbf); err != nil {
+					return err
+				}
+			}
+			na, err := parseTime("not-after", naf)
+			if err != nil {
+				return err
+			}
+			k := &roamv1.IssuerKey{Kid: kid, Jurisdiction: jur, Alg: addAlg, Jwk: b, State: roamv1.KeyState_KEY_STATE_ACTIVE, NotBefore: nb.Unix()}
+			if !na.IsZero() {
+				k.NotAfter = na.Unix()
+			}
+			if !g.json {
+				fmt.Fprintf(cmd.OutOrStdout(), "registering kid %s for %s\n", kid, jur)
+			}
+			return g.propose(cmd, &roamv1.AddKey{Key: k})
+		},
+	}
+	add.Flags().StringVar(&jur, "jurisdiction", "", "owning jurisdiction")
+	add.Flags().StringVar(&jwkFile, "jwk", "", "JWK file (public; a private JWK is reduced to its public half)")
+	add.Flags().StringVar(&addAlg, "alg", roamjws.ES256, "ES256 or EdDSA")
+	add.Flags().StringVar(&nbf, "not-before", "", "validity start (default now)")
+	add.Flags().StringVar(&naf, "not-after", "", "validity end (optional)")
+
+	stateCmd := func(use, short string, st roamv1.KeyState) *cobra.Command {
+		var at string
+		cmd := &cobra.Command{
+			Use:   use + " KID",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				t := time.Now()
+				if at != "" {
+					var err error
+					if t, err = parseTime("at", at); err != nil {
+						return err
+					}
+				}
+				return g.propose(cmd, &roamv1.SetKeyState{Kid: args[0], State: st, At: t.Unix()})
+			},
+		}
+		cmd.Flags().StringVar(&at, "at", "", "when it takes effect (default now)")
+		return cmd
+	}
+	c.AddCommand(gen, add,
+		stateCmd("retire", "Retire a key: it verifies codes issued before, signs no more", roamv1.KeyState_KEY_STATE_RETIRED),
+		stateCmd("revoke", "Revoke a key: every code it signed is rejected", roamv1.KeyState_KEY_STATE_REVOKED))
+	return c
+}
