@@ -235,4 +235,3 @@ func dash(s string) string {
 	}
 	return s
 }
-

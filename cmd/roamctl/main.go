@@ -159,7 +159,6 @@ func requireFlag(name, v string) error {
 	return nil
 }
 
-
 func jsonOut(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

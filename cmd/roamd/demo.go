@@ -424,4 +424,3 @@ func forgeWith(s *roamjws.Signer, now time.Time) (string, error) {
 	}
 	return roamjws.Prefix + tok, nil
 }
-
