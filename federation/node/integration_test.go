@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/registry"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// testNode is one province in an integration cluster.
+type testNode struct {
+	id    string
+	cfg   *Config
+	node  *Node
+	sim   *provsim.Server
+	simTS *httptest.Server
+	conn  *grpc.ClientConn
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testNode) {
+	t.Helper()
+	n, err := Start(ctx, tn.cfg, Options{Clock: clk, Logger: quietLogger(), RaftLogLevel: "error"})
+	if err != nil {
+		t.Fatalf("start %s: %v", tn.id, err)
+	}
+	tn.node = n
+	if tn.conn, err = grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := n.WaitReady(wctx); err != nil {
+		t.Fatalf("%s ready: %v", tn.id, err)
+	}
+}
+
+func (tn *testNode) stop() {
+	if tn.conn != nil {
+		tn.conn.Close()
+	}
+	if tn.node != nil {
+		tn.node.Close()
+	}
+}
+
+// TestIntegrationThreeNodesTCP starts three nodes over real TCP loopback
+// (Raft, gRPC, HTTP to simulated backends) and, through a follower,
+// activates an agreement, issues a code at one province, verifies it at
+// another with a live status query, restarts a node from its data dir and
+// checks its registry state survived (issue 2 §12).
+func TestIntegrationThreeNodesTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	ctx := context.Background()
+	clk := clock.NewSim(time.Date(2020, 3, 2, 9, 0, 0, 0, clock.CST))
+	dir := t.TempDir()
+	ids := []string{"330000", "410000", "110000"}
+	nodes := map[string]*testNode{}
+	var seed string
+	for i, id := range ids {
+		sim, err := provsim.New(provsim.Config{Jurisdiction: id, Dialect: provsim.DialectFor(id), DBPath: filepath.Join(dir, id+"-provsim.db"), Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn := &testNode{id: id, sim: sim, simTS: httptest.NewServer(sim.Handler())}
+		tn.cfg = &Config{
+			Jurisdiction: id, Name: id, DataDir: filepath.Join(dir, id),
+			RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0",
+			Backend:          Backend{URL: tn.simTS.URL},
+			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		}
+		if i == 0 {
+			tn.cfg.Bootstrap = true
+		} else {
+			tn.cfg.Join = []string{seed}
+		}
+		startTestNode(t, ctx, clk, tn)
+		if i == 0 {
+			seed = tn.node.GRPCAddr()
+		}
+		nodes[id] = tn
+	}
+	t.Cleanup(func() {
+		for i := len(ids) - 1; i >= 0; i-- {
+			nodes[ids[i]].stop()
+			nodes[ids[i]].simTS.Close()
+			nodes[ids[i]].sim.Close()
+		}
+	})
+	if st := nodes["410000"].node.Raft().State().String(); st == "Leader" {
+		t.Fatalf("410000 should be a follower, is %s", st)
+	}
+	henan := roamv1.NewRegistryServiceClient(nodes["410000"].conn)
+	zhejiang := roamv1.NewRegistryServiceClient(nodes["330000"].conn)
+	propose := func(c roamv1.RegistryServiceClient, m proto.Message) uint64 {
+		t.Helper()
+		cmd, err := registry.NewCommand(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Propose(ctx, &roamv1.ProposeRequest{Command: cmd})
+		if err != nil {
+			t.Fatalf("propose %T: %v", m, err)
+		}
+		return resp.GetIndex()
+	}
+
+	// 1. Propose through the follower 410000 and accept as 330000.
+	from := time.Date(2020, 2, 28, 0, 0, 0, 0, clock.CST).Unix()
+	idx := propose(henan, &roamv1.ProposeAgreement{Host: "410000", Issuer: "330000", EffectiveFrom: from, ProposedBy: "410000",
+		Terms: &roamv1.AgreementTerms{RequireLiveStatus: true}, At: clk.Now().Unix()})
+	if idx == 0 {
+		t.Fatal("propose returned index 0")
+	}
+	waitApplied(t, nodes["410000"].node, idx)
+	idx = propose(henan, &roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000", At: clk.Now().Unix()})
+	for _, id := range ids {
+		waitApplied(t, nodes[id].node, idx)
+	}
+	// A refused command surfaces as FailedPrecondition and changes nothing.
+	cmd, _ := registry.NewCommand(&roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000"})
+	if _, err := zhejiang.Propose(ctx, &roamv1.ProposeRequest{Command: cmd}); err == nil {
+		t.Fatal("accepting an active agreement again should be refused")
+	}
+
+	// 2. Issue a code at 330000 for a resident of its backend.
+	admin, err := provsim.NewClient(nodes["330000"].simTS.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.CloseIdleConnections()
+	if _, err := admin.Enrol(ctx, provsim.Enrolment{IDNumber: "330106198801011234", Name: "张小三", Address: "杭州"}); err != nil {
+		t.Fatal(err)
+	}
+	issued, err := roamv1.NewIssuanceServiceClient(nodes["330000"].conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: "330106198801011234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 3. Verify it at 410000: live status (agreement demands it) confirms green.
+	rec := roamv1.NewRecognitionServiceClient(nodes["410000"].conn)
+	verify := func(at *timestamppb.Timestamp) *roamv1.Decision {
+		t.Helper()
+		resp, err := rec.Verify(ctx, &roamv1.VerifyRequest{Payload: issued.GetCode(), Checkpoint: "metro", At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetDecision()
+	}
+	d := verify(nil)
+	if d.GetOutcome() != roamv1.Outcome_OUTCOME_PASS || d.GetReasons()[0].GetCode() != "status_confirmed" {
+		t.Fatalf("decision = %v", d)
+	}
+	// The holder turns red; the next verification learns it from the issuer.
+	if _, err := admin.SetStatus(ctx, "330106198801011234", adapters.Red, "close contact"); err != nil {
+		t.Fatal(err)
+	}
+	d = verify(nil)
+	if d.GetOutcome() != roamv1.Outcome_OUTCOME_QUARANTINE_14D || d.GetReasons()[0].GetCode() != "status_changed" {
+		t.Fatalf("after turning red: %v", d)
+	}
+	// Asked about a time before the code was issued: not_yet_valid.
+	d = verify(timestamppb.New(time.Date(2020, 2, 27, 12, 0, 0, 0, clock.CST)))
+	if d.GetOutcome() != roamv1.Outcome_OUTCOME_REJECT || d.GetReasons()[0].GetCode() != "not_yet_valid" {
+		t.Fatalf("before issue: %v", d)
+	}
+
+	// 4. Restart 110000 from its data dir; 5. its registry is intact.
+	before := nodes["110000"].node.FSM().State()
+	nodes["110000"].stop()
+	// Same addresses as before: Raft peers know it by its address.
+	nodes["110000"].cfg.RaftListen = nodes["110000"].cfg.RaftAdvertise
+	nodes["110000"].cfg.GRPCListen = nodes["110000"].node.GRPCAddr()
+	nodes["110000"].cfg.GRPCAdvertise = ""
+	startTestNode(t, ctx, clk, nodes["110000"])
+	waitApplied(t, nodes["110000"].node, before.GetIndex())
+	after := nodes["110000"].node.FSM().State()
+	after.Index, before.Index = 0, 0
+	if !proto.Equal(before, after) {
+		t.Fatalf("registry after restart differs:\nbefore %v\nafter  %v", before, after)
+	}
+	// And it still serves decisions from its local replica.
+	resp, err := roamv1.NewRegistryServiceClient(nodes["110000"].conn).GetState(ctx, &roamv1.GetStateRequest{})
+	if err != nil || len(resp.GetRegistry().GetAgreements()) != 1 || resp.GetAppliedIndex() == 0 {
+		t.Fatalf("GetState after restart: %v %v", resp, err)
+	}
+}
+
+func waitApplied(t *testing.T, n *Node, idx uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for n.FSM().AppliedIndex() < idx {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s did not apply index %d (at %d)", n.Config().NodeID, idx, n.FSM().AppliedIndex())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
