@@ -219,8 +219,8 @@ func (w *world) agreement(id string) *roamv1.Agreement {
 type codeOpt func(*adapters.Claims)
 
 func color(c adapters.Color) codeOpt { return func(cl *adapters.Claims) { cl.Color = c } }
-func ver(v int64) codeOpt           { return func(cl *adapters.Claims) { cl.Version = v } }
-func iss(id string) codeOpt         { return func(cl *adapters.Claims) { cl.Issuer = id } }
+func ver(v int64) codeOpt            { return func(cl *adapters.Claims) { cl.Version = v } }
+func iss(id string) codeOpt          { return func(cl *adapters.Claims) { cl.Issuer = id } }
 
 // issued sets iat and nbf to t and exp 7 days later.
 func issued(t time.Time) codeOpt {

@@ -235,13 +235,16 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		sspan.End()
 		switch {
 		case err != nil:
-			in.StatusReachable = reason.Of(err) != reason.IssuerUnreachable
+			// An error without a reason (a timeout, a transport error) is
+			// an issuer that did not answer: the reason, the stage and the
+			// policy's status.reachable must all say so.
 			re := &reason.Error{}
 			if !errors.As(err, &re) {
 				re = reason.New(reason.IssuerUnreachable, "%v", err)
 			}
+			in.StatusReachable = re.Code != reason.IssuerUnreachable
 			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
-			stage(StageStatus, err)
+			stage(StageStatus, re)
 		default:
 			in.StatusReachable, in.StatusChecked = true, true
 			if st.Version > claims.Version && st.Color != claims.Color {

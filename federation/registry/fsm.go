@@ -39,7 +39,12 @@ type FSM struct {
 	st      *state
 	applied uint64
 	changes []*roamv1.RegistryChange // ring, oldest first
-	notify  chan struct{}            // closed and replaced on every apply
+	// compacted is the highest index whose change is no longer held (dropped
+	// from the ring, or behind a restored snapshot). Raft indexes have gaps
+	// (configuration and no-op entries never reach Apply), so the oldest
+	// held change alone cannot tell whether anything was lost.
+	compacted uint64
+	notify    chan struct{} // closed and replaced on every apply
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -77,6 +82,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		ch.Error = err.Error()
 	}
 	if len(f.changes) >= changeLogSize {
+		f.compacted = f.changes[0].GetIndex()
 		f.changes = append(f.changes[:0:0], f.changes[1:]...)
 	}
 	f.changes = append(f.changes, ch)
@@ -106,9 +112,9 @@ func (f *FSM) Changes(ctx context.Context, from uint64) ([]*roamv1.RegistryChang
 	for {
 		f.mu.RLock()
 		var out []*roamv1.RegistryChange
-		if len(f.changes) > 0 && from+1 < f.changes[0].GetIndex() && from != 0 {
+		if from < f.compacted {
 			f.mu.RUnlock()
-			return nil, fmt.Errorf("%w: oldest change held is %d", ErrCompacted, f.changes[0].GetIndex())
+			return nil, fmt.Errorf("%w: changes up to index %d are no longer held", ErrCompacted, f.compacted)
 		}
 		for _, c := range f.changes {
 			if c.GetIndex() > from {
@@ -255,6 +261,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.st = st
 	f.applied = snap.GetIndex()
 	f.changes = nil
+	f.compacted = snap.GetIndex()
 	close(f.notify)
 	f.notify = make(chan struct{})
 	f.mu.Unlock()

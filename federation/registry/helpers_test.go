@@ -303,3 +303,14 @@ func errClass(err error) string {
 	}
 	return "other"
 }
+
+// thumbprintOf parses a JWK and returns its RFC 7638 thumbprint.
+func thumbprintOf(b []byte) (string, error) {
+	k, err := jwk.ParseKey(b)
+	if err != nil {
+		return "", err
+	}
+	return roamjws.Thumbprint(k)
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// TestDemoJourney runs `roamd demo --once --json` in-process on free ports
+// and checks every DESIGN.md §5 step got its expected outcome and reasons.
+func TestDemoJourney(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := runDemo(ctx, &out, demoOptions{Once: true, JSON: true, BasePort: 0, LogLevel: "error"}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	want := []struct {
+		step, outcome, reason string // reason "" = any
+	}{
+		{"zj-green-henan", "PASS", ""},
+		{"zj-green-henan-before", "REJECT", "no_agreement"},
+		{"zj-yellow-henan", "QUARANTINE_7D", ""},
+		{"zj-red-henan", "QUARANTINE_14D", ""},
+		{"bj-normal-hebei", "PASS", ""},
+		{"bj-normal-zhejiang", "REJECT", "no_agreement"},
+		{"zj-turned-red", "QUARANTINE_14D", "status_changed"},
+		{"zj-recovered", "PASS", ""},
+		{"forged", "REJECT", "unknown_key"},
+		{"expired", "REJECT", "expired"},
+		{"wrong-issuer-key", "REJECT", "key_issuer_mismatch"},
+	}
+	sc := bufio.NewScanner(&out)
+	i := 0
+	for sc.Scan() {
+		var r stepResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %d is not one JSON object: %v: %s", i+1, err, sc.Text())
+		}
+		if i >= len(want) {
+			t.Fatalf("extra line: %s", sc.Text())
+		}
+		w := want[i]
+		if r.Step != w.step || r.Outcome != w.outcome {
+			t.Errorf("step %d = %s %s, want %s %s", i, r.Step, r.Outcome, w.step, w.outcome)
+		}
+		if w.reason != "" && (len(r.Reasons) == 0 || r.Reasons[0].Code != w.reason) {
+			t.Errorf("step %s reasons = %+v, want first %s", r.Step, r.Reasons, w.reason)
+		}
+		if r.Host == "" || r.RegistryIndex == 0 || !r.AsExpected {
+			t.Errorf("step %s: host %q, registry_index %d, as_expected %v", r.Step, r.Host, r.RegistryIndex, r.AsExpected)
+		}
+		i++
+	}
+	if i != len(want) {
+		t.Fatalf("got %d steps, want %d", i, len(want))
+	}
+}
