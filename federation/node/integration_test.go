@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -29,13 +32,14 @@ type testNode struct {
 	sim   *provsim.Server
 	simTS *httptest.Server
 	conn  *grpc.ClientConn
+	tp    *sdktrace.TracerProvider
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testNode) {
 	t.Helper()
-	n, err := Start(ctx, tn.cfg, Options{Clock: clk, Logger: quietLogger(), RaftLogLevel: "error"})
+	n, err := Start(ctx, tn.cfg, Options{Clock: clk, Logger: quietLogger(), RaftLogLevel: "error", TracerProvider: tn.tp})
 	if err != nil {
 		t.Fatalf("start %s: %v", tn.id, err)
 	}
@@ -72,6 +76,9 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	clk := clock.NewSim(time.Date(2020, 3, 2, 9, 0, 0, 0, clock.CST))
 	dir := t.TempDir()
 	ids := []string{"330000", "410000", "110000"}
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer tp.Shutdown(ctx)
 	nodes := map[string]*testNode{}
 	var seed string
 	for i, id := range ids {
@@ -79,7 +86,7 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tn := &testNode{id: id, sim: sim, simTS: httptest.NewServer(sim.Handler())}
+		tn := &testNode{id: id, sim: sim, simTS: httptest.NewServer(sim.Handler()), tp: tp}
 		tn.cfg = &Config{
 			Jurisdiction: id, Name: id, DataDir: filepath.Join(dir, id),
 			RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0",
@@ -168,6 +175,9 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if d.GetOutcome() != roamv1.Outcome_OUTCOME_PASS || d.GetReasons()[0].GetCode() != "status_confirmed" {
 		t.Fatalf("decision = %v", d)
 	}
+	// One trace spans host verify → issuer status query (issue 2 §8).
+	assertOneTrace(t, spans.Ended(), "recognition.Verify", "roam.v1.PeeringService/QueryStatus")
+
 	// The holder turns red; the next verification learns it from the issuer.
 	if _, err := admin.SetStatus(ctx, "330106198801011234", adapters.Red, "close contact"); err != nil {
 		t.Fatal(err)
@@ -212,4 +222,29 @@ func waitApplied(t *testing.T, n *Node, idx uint64) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// assertOneTrace checks that the last span named parent and a span named
+// child share a trace id, with child under parent's trace.
+func assertOneTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, parent, child string) {
+	t.Helper()
+	var p sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.Name() == parent {
+			p = s
+		}
+	}
+	if p == nil {
+		t.Fatalf("no %s span among %d", parent, len(spans))
+	}
+	var names []string
+	for _, s := range spans {
+		if s.SpanContext().TraceID() == p.SpanContext().TraceID() {
+			names = append(names, s.Name())
+			if s.Name() == child && s.SpanKind() == trace.SpanKindServer {
+				return
+			}
+		}
+	}
+	t.Fatalf("trace of %s has no server span %s; it has %v", parent, child, names)
 }

@@ -52,6 +52,9 @@ type Options struct {
 	Policies *policies.Set
 	// TraceOutput receives stdout-exporter spans (default os.Stderr).
 	TraceOutput io.Writer
+	// TracerProvider, when set, replaces the one built from cfg.Telemetry
+	// (tests record spans with it). The caller owns its shutdown.
+	TracerProvider trace.TracerProvider
 	// RaftLogLevel is hashicorp/raft's log level: trace, debug, info, warn
 	// (default) or error. Raft logs go to stderr through hclog.
 	RaftLogLevel string
@@ -108,8 +111,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	n.tp, n.tpStop, err = telemetry.Provider(ctx, cfg.Telemetry, "roamd", cfg.NodeID, opts.TraceOutput)
-	if err != nil {
+	if opts.TracerProvider != nil {
+		n.tp = opts.TracerProvider
+	} else if n.tp, n.tpStop, err = telemetry.Provider(ctx, cfg.Telemetry, "roamd", cfg.NodeID, opts.TraceOutput); err != nil {
 		return nil, err
 	}
 

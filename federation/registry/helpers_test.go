@@ -314,3 +314,7 @@ func thumbprintOf(b []byte) (string, error) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func rlog(idx uint64, data []byte) *raft.Log {
+	return &raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data}
+}
