@@ -19,7 +19,7 @@ import (
 type keyMap map[string]*roamjws.Key
 
 func (k keyMap) Key(kid string) (*roamjws.Key, bool) { v, ok := k[kid]; return v, ok }
-func (keyMap) CodeRevoked(string, string) bool         { return false }
+func (keyMap) CodeRevoked(string, string) bool       { return false }
 
 // setup runs a real provsim over HTTP and an Issuer in front of it.
 func setup(t *testing.T) (*Issuer, *provsim.Client, *clock.Sim, *roamjws.Verifier) {

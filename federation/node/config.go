@@ -91,6 +91,9 @@ type Config struct {
 	ElectionTimeout  time.Duration `yaml:"election_timeout"`
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	// DecisionRetention is how long the local decision log keeps a record
+	// (default 336h = 14 days, DESIGN.md §4 step 6).
+	DecisionRetention time.Duration `yaml:"decision_retention"`
 	// Telemetry selects the trace exporter.
 	Telemetry telemetry.Config `yaml:"telemetry"`
 }

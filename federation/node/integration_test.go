@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,6 +193,36 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if d.GetOutcome() != roamv1.Outcome_OUTCOME_REJECT || d.GetReasons()[0].GetCode() != "not_yet_valid" {
 		t.Fatalf("before issue: %v", d)
 	}
+
+	// The host's decision log has the decisions, without the code or any
+	// personal data.
+	dl := nodes["410000"].node.Decisions()
+	if err := dl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := dl.List(10)
+	if err != nil || len(recs) != 3 || recs[0].Outcome != "REJECT" || recs[1].Reasons[0] != "status_changed" {
+		t.Fatalf("decision log: %+v %v", recs, err)
+	}
+	if b, _ := json.Marshal(recs); strings.Contains(string(b), issued.GetCodeId()) || strings.Contains(string(b), "张") {
+		t.Fatalf("decision log holds personal data: %s", b)
+	}
+
+	// Watch streams the registry's changes from an index.
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	stream, err := henan.Watch(wctx, &roamv1.WatchRequest{FromIndex: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawAccept bool
+	for !sawAccept {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		sawAccept = ev.GetChange().GetType() == roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT && ev.GetChange().GetError() == ""
+	}
+	wcancel()
 
 	// 4. Restart 110000 from its data dir; 5. its registry is intact.
 	before := nodes["110000"].node.FSM().State()

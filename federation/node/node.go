@@ -27,6 +27,7 @@ import (
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/adapters/zhejiang"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/decisionlog"
 	"github.com/roam-federation/roam/federation/issuance"
 	"github.com/roam-federation/roam/federation/peering"
 	"github.com/roam-federation/roam/federation/recognition"
@@ -76,6 +77,7 @@ type Node struct {
 	native adapters.Native
 	pipe   *recognition.Pipeline
 	tp     trace.TracerProvider
+	dlog   *decisionlog.Log
 	// signingKey is the private issuer key (data_dir/issuer-key.jwk).
 	signingKey jwk.Key
 	tpStop     func(context.Context) error
@@ -152,17 +154,21 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 			return nil, fmt.Errorf("policies_dir: %w", err)
 		}
 	}
+	if n.dlog, err = decisionlog.Open(filepath.Join(cfg.DataDir, "decisions.db"), n.clock, cfg.DecisionRetention); err != nil {
+		return nil, err
+	}
 	n.pool = peering.NewPool(telemetry.DialOption(n.tp))
 	verifier := &roamjws.Verifier{Keys: n.fsm}
 	n.pipe = &recognition.Pipeline{
-		Registry: n.fsm,
-		Adapters: []adapters.Adapter{roamjws.Adapter{V: verifier}, &zhejiang.Adapter{}, &beijing.Adapter{}},
-		Policies: pols,
-		Status:   &peering.StatusClient{Pool: n.pool, Members: n.fsm, Verifier: verifier, Clock: n.clock, Timeout: cfg.PeerTimeout},
-		Clock:    n.clock,
-		Host:     cfg.Jurisdiction,
-		Tracer:   n.tp.Tracer("roam/recognition"),
-		Log:      n.log,
+		Registry:  n.fsm,
+		Adapters:  []adapters.Adapter{roamjws.Adapter{V: verifier}, &zhejiang.Adapter{}, &beijing.Adapter{}},
+		Policies:  pols,
+		Status:    &peering.StatusClient{Pool: n.pool, Members: n.fsm, Verifier: verifier, Clock: n.clock, Timeout: cfg.PeerTimeout},
+		Clock:     n.clock,
+		Host:      cfg.Jurisdiction,
+		Tracer:    n.tp.Tracer("roam/recognition"),
+		Log:       n.log,
+		Decisions: n.dlog,
 	}
 
 	// gRPC.
@@ -326,6 +332,9 @@ func (n *Node) Close() error {
 	if n.issuer != nil {
 		errs = append(errs, n.issuer.Close())
 	}
+	if n.dlog != nil {
+		errs = append(errs, n.dlog.Close())
+	}
 	if n.pool != nil {
 		errs = append(errs, n.pool.Close())
 	}
@@ -370,3 +379,6 @@ func (n *Node) WaitReady(ctx context.Context) error {
 		return fmt.Errorf("node %s not ready: %w", n.cfg.NodeID, ctx.Err())
 	}
 }
+
+// Decisions is the node's local decision log.
+func (n *Node) Decisions() *decisionlog.Log { return n.dlog }

@@ -43,7 +43,7 @@ func (m members) MembersOf(j string) []*roamv1.Member { return m[j] }
 type keys map[string]*roamjws.Key
 
 func (k keys) Key(kid string) (*roamjws.Key, bool) { v, ok := k[kid]; return v, ok }
-func (keys) CodeRevoked(string, string) bool         { return false }
+func (keys) CodeRevoked(string, string) bool       { return false }
 
 func serve(t *testing.T, srv roamv1.PeeringServiceServer) string {
 	t.Helper()

@@ -19,6 +19,7 @@ import (
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/decisionlog"
 	"github.com/roam-federation/roam/federation/reason"
 	"github.com/roam-federation/roam/federation/registry"
 	"github.com/roam-federation/roam/policies"
@@ -48,6 +49,8 @@ type Pipeline struct {
 	Host   string
 	Tracer trace.Tracer
 	Log    *slog.Logger
+	// Decisions, when set, keeps the local decision log (DESIGN.md §4 step 6).
+	Decisions interface{ Append(decisionlog.Record) }
 }
 
 // Stage names reported by Explain (issue 4 §5 names; roam codes use the
@@ -307,18 +310,28 @@ func OutcomeName(o roamv1.Outcome) string {
 // logDecision writes the local decision log line (DESIGN.md §4 step 6): a
 // hash of the code, never the code or any personal data.
 func (p *Pipeline) logDecision(ctx context.Context, req Request, d *roamv1.Decision) {
-	if p.Log == nil {
+	if p.Log == nil && p.Decisions == nil {
 		return
 	}
 	sum := sha256.Sum256(req.Payload)
-	codesOut := make([]string, 0, len(d.Reasons))
-	for _, r := range d.Reasons {
-		codesOut = append(codesOut, r.GetCode())
+	rec := decisionlog.Record{
+		EvaluatedAt: req.At.Unix(), CodeSHA256: hex.EncodeToString(sum[:16]),
+		Host: d.GetHost(), Issuer: d.GetIssuer(), Checkpoint: req.Checkpoint,
+		Outcome: OutcomeName(d.GetOutcome()), Reasons: make([]string, 0, len(d.Reasons)),
+		AgreementID: d.GetAgreementId(), PolicyVersion: d.GetPolicyVersion(), RegistryIndex: d.GetRegistryIndex(),
 	}
-	p.Log.LogAttrs(ctx, slog.LevelInfo, "decision",
-		slog.String("code_sha256", hex.EncodeToString(sum[:16])),
-		slog.String("host", d.GetHost()), slog.String("issuer", d.GetIssuer()),
-		slog.String("checkpoint", req.Checkpoint),
-		slog.String("outcome", OutcomeName(d.GetOutcome())), slog.Any("reasons", codesOut),
-		slog.String("agreement_id", d.GetAgreementId()), slog.Uint64("registry_index", d.GetRegistryIndex()))
+	for _, r := range d.Reasons {
+		rec.Reasons = append(rec.Reasons, r.GetCode())
+	}
+	if p.Decisions != nil {
+		p.Decisions.Append(rec)
+	}
+	if p.Log != nil {
+		p.Log.LogAttrs(ctx, slog.LevelInfo, "decision",
+			slog.String("code_sha256", rec.CodeSHA256),
+			slog.String("host", rec.Host), slog.String("issuer", rec.Issuer),
+			slog.String("checkpoint", rec.Checkpoint),
+			slog.String("outcome", rec.Outcome), slog.Any("reasons", rec.Reasons),
+			slog.String("agreement_id", rec.AgreementID), slog.Uint64("registry_index", rec.RegistryIndex))
+	}
 }

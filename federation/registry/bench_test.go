@@ -154,4 +154,3 @@ func BenchmarkSnapshot(b *testing.B) {
 		snapshotBytes(b, r.fsm)
 	}
 }
-

@@ -83,7 +83,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	if len(f.changes) >= changeLogSize {
 		f.compacted = f.changes[0].GetIndex()
-		f.changes = append(f.changes[:0:0], f.changes[1:]...)
+		// Shift in place: Changes hands out fresh slices, never this one.
+		n := copy(f.changes, f.changes[1:])
+		f.changes[n] = nil
+		f.changes = f.changes[:n]
 	}
 	f.changes = append(f.changes, ch)
 	close(f.notify)

@@ -1,0 +1,216 @@
+package decisionlog
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/roam-federation/roam/federation/clock"
+)
+
+// Defaults.
+const (
+	DefaultRetention = 14 * 24 * time.Hour
+	queueSize        = 4096
+	batchSize        = 256
+)
+
+var bucket = []byte("decisions")
+
+// Record is one decision, without personal data. Times are Unix seconds.
+type Record struct {
+	LoggedAt      int64    `json:"logged_at"`    // node clock when logged
+	EvaluatedAt   int64    `json:"evaluated_at"` // the decision's at
+	CodeSHA256    string   `json:"code_sha256"`  // hex, first 16 bytes of SHA-256 of the payload
+	Host          string   `json:"host"`
+	Issuer        string   `json:"issuer,omitempty"`
+	Checkpoint    string   `json:"checkpoint"`
+	Outcome       string   `json:"outcome"`
+	Reasons       []string `json:"reasons"`
+	AgreementID   string   `json:"agreement_id,omitempty"`
+	PolicyVersion string   `json:"policy_version,omitempty"`
+	RegistryIndex uint64   `json:"registry_index"`
+}
+
+// Log is a node's decision log. Safe for concurrent use.
+type Log struct {
+	db        *bolt.DB
+	clock     clock.Clock
+	retention time.Duration
+	q         chan item
+	seq       atomic.Uint64
+	dropped   atomic.Uint64
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Open opens (or creates) the log at path. retention 0 means DefaultRetention.
+func Open(path string, clk clock.Clock, retention time.Duration) (*Log, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open decision log %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(bucket); return err }); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l := &Log{db: db, clock: clk, retention: retention, q: make(chan item, queueSize), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// Append queues r; it never blocks. A record that does not fit in the
+// queue is dropped and counted (Dropped).
+func (l *Log) Append(r Record) {
+	r.LoggedAt = l.clock.Now().Unix()
+	select {
+	case l.q <- item{rec: r}:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// item is a record to write, or (flushed non-nil) a flush marker.
+type item struct {
+	rec     Record
+	flushed chan struct{}
+}
+
+// Dropped is how many records were dropped because the queue was full.
+func (l *Log) Dropped() uint64 { return l.dropped.Load() }
+
+// key orders records by log time, then by a sequence number.
+func (l *Log) key(r Record) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(r.LoggedAt))
+	binary.BigEndian.PutUint64(k[8:], l.seq.Add(1))
+	return k
+}
+
+func (l *Log) run() {
+	defer close(l.done)
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
+	for {
+		select {
+		case it, ok := <-l.q:
+			if !ok {
+				return
+			}
+			var batch []Record
+			var flushes []chan struct{}
+			add := func(it item) {
+				if it.flushed != nil {
+					flushes = append(flushes, it.flushed)
+				} else {
+					batch = append(batch, it.rec)
+				}
+			}
+			add(it)
+		drain:
+			for len(batch) < batchSize {
+				select {
+				case it, ok := <-l.q:
+					if !ok {
+						break drain
+					}
+					add(it)
+				default:
+					break drain
+				}
+			}
+			if len(batch) > 0 {
+				_ = l.write(batch)
+			}
+			for _, f := range flushes {
+				close(f)
+			}
+		case <-prune.C:
+			_ = l.Prune()
+		}
+	}
+}
+
+func (l *Log) write(batch []Record) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for _, r := range batch {
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(l.key(r), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Prune deletes records logged more than the retention period ago, by the
+// node's clock.
+func (l *Log) Prune() error {
+	cut := uint64(l.clock.Now().Add(-l.retention).Unix())
+	return l.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < cut; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// List returns up to limit most recent records, newest first.
+func (l *Log) List(limit int) ([]Record, error) {
+	var out []Record
+	err := l.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Flush waits until every record appended before it is written, or ctx ends.
+func (l *Log) Flush(ctx context.Context) error {
+	f := item{flushed: make(chan struct{})}
+	select {
+	case l.q <- f:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-f.flushed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes what is queued and closes the store.
+func (l *Log) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		close(l.q)
+		<-l.done
+		err = l.db.Close()
+	})
+	return err
+}
