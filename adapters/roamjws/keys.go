@@ -111,15 +111,25 @@ func ParsePublicJWK(data []byte, alg string) (kid string, raw any, err error) {
 	if err := key.Raw(&raw); err != nil {
 		return "", nil, fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
+	// A key that parses but can never verify is refused here, for every
+	// caller: crypto/ed25519 panics on a key that is not 32 bytes, so a
+	// token naming its kid would crash every verifier.
 	switch alg {
 	case ES256:
 		pk, ok := raw.(*ecdsa.PublicKey)
 		if !ok || pk.Curve != elliptic.P256() {
 			return "", nil, fmt.Errorf("%w: ES256 needs a P-256 EC key", ErrBadKey)
 		}
+		if _, err := pk.ECDH(); err != nil {
+			return "", nil, fmt.Errorf("%w: EC public key is not a valid P-256 point", ErrBadKey)
+		}
 	case EdDSA:
-		if _, ok := raw.(ed25519.PublicKey); !ok {
+		pk, ok := raw.(ed25519.PublicKey)
+		if !ok {
 			return "", nil, fmt.Errorf("%w: EdDSA needs an Ed25519 OKP key", ErrBadKey)
+		}
+		if len(pk) != ed25519.PublicKeySize {
+			return "", nil, fmt.Errorf("%w: Ed25519 public key is %d bytes, want %d", ErrBadKey, len(pk), ed25519.PublicKeySize)
 		}
 	default:
 		return "", nil, fmt.Errorf("%w: algorithm %q not allowed (ES256 or EdDSA)", ErrBadKey, alg)

@@ -160,3 +160,21 @@ func TestGenerateKeyAndSigner(t *testing.T) {
 		t.Errorf("NewCodeID %q is %d characters, want 22", id, len(id))
 	}
 }
+
+// TestParsePublicJWKRefusesUnusableKeys: keys that parse but can never
+// verify (short Ed25519, off-curve P-256) are refused at registration, not
+// left to panic or fail inside a verifier. Found by the registry's tests.
+func TestParsePublicJWKRefusesUnusableKeys(t *testing.T) {
+	for _, tt := range []struct{ name, alg, jwk string }{
+		{"short Ed25519", EdDSA, `{"kty":"OKP","crv":"Ed25519","x":"AAAA"}`},
+		{"empty Ed25519", EdDSA, `{"kty":"OKP","crv":"Ed25519","x":""}`},
+		{"33-byte Ed25519", EdDSA, `{"kty":"OKP","crv":"Ed25519","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`},
+		{"off-curve P-256", ES256, `{"kty":"EC","crv":"P-256","x":"AQ","y":"AQ"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := ParsePublicJWK([]byte(tt.jwk), tt.alg); !errors.Is(err, ErrBadKey) {
+				t.Fatalf("err = %v, want ErrBadKey", err)
+			}
+		})
+	}
+}

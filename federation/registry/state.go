@@ -1,8 +1,6 @@
 package registry
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"regexp"
@@ -100,9 +98,6 @@ func applyAddKey(s *state, m proto.Message) (string, error) {
 	if err != nil {
 		return "", refuse("key.jwk: %v", err)
 	}
-	if err := usableKey(raw); err != nil {
-		return "", refuse("key.jwk: %v", err)
-	}
 	if k.GetKid() != kid {
 		return "", refuse("key.kid %q is not the RFC 7638 thumbprint %q", k.GetKid(), kid)
 	}
@@ -120,24 +115,6 @@ func applyAddKey(s *state, m proto.Message) (string, error) {
 	s.keys[kid] = c
 	s.parsed[kid] = toVerifyKey(c, raw)
 	return fmt.Sprintf("key %s of %s added (%s)", kid, k.GetJurisdiction(), k.GetAlg()), nil
-}
-
-// usableKey refuses public keys that parse but can never verify: an Ed25519
-// key that is not 32 bytes (crypto/ed25519 panics on one, so a token naming
-// its kid would crash every verifier) or a P-256 point that is not on the
-// curve.
-func usableKey(raw any) error {
-	switch pk := raw.(type) {
-	case ed25519.PublicKey:
-		if len(pk) != ed25519.PublicKeySize {
-			return fmt.Errorf("Ed25519 public key is %d bytes, want %d", len(pk), ed25519.PublicKeySize)
-		}
-	case *ecdsa.PublicKey:
-		if _, err := pk.ECDH(); err != nil {
-			return fmt.Errorf("EC public key is not a valid P-256 point")
-		}
-	}
-	return nil
 }
 
 func toVerifyKey(k *roamv1.IssuerKey, raw any) *roamjws.Key {
