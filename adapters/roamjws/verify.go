@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -124,6 +125,9 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	if err != nil {
 		return nil, reason.New(reason.Malformed, "header: %v", err)
 	}
+	if !utf8.Valid(hb) {
+		return nil, reason.New(reason.Malformed, "header is not valid UTF-8")
+	}
 	var h header
 	if err := strictUnmarshal(hb, &h, func(k string) error {
 		if forbiddenHeaders[k] {
@@ -154,6 +158,9 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	if err != nil {
 		return nil, reason.New(reason.Malformed, "payload: %v", err)
 	}
+	if !utf8.Valid(pb) {
+		return nil, reason.New(reason.ClaimsInvalid, "claims are not valid UTF-8")
+	}
 	var c adapters.Claims
 	// Rule 9: strict JSON, duplicate keys and unknown claims rejected.
 	if err := strictUnmarshal(pb, &c, func(k string) error {
@@ -166,6 +173,12 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	}
 	if c.Issuer == "" {
 		return nil, reason.New(reason.ClaimsInvalid, "iss is required")
+	}
+	for _, v := range []string{c.Issuer, c.CodeID, c.Subject, c.Display, string(c.Color), c.System} {
+		// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD.
+		if strings.ContainsRune(v, utf8.RuneError) {
+			return nil, reason.New(reason.ClaimsInvalid, "a claim holds an invalid character (lone surrogate or U+FFFD)")
+		}
 	}
 	// Rule 4: the key must be registered to the token's iss.
 	key, ok := v.Keys.Key(h.Kid)
@@ -251,6 +264,9 @@ func checkTimes(c *adapters.Claims, at time.Time, skew time.Duration) error {
 		return reason.New(reason.TimestampsInvalid, "iat %d is not before exp %d", c.IssuedAt, c.Expires)
 	}
 	now := at.Unix()
+	if c.IssuedAt > now+int64(skew/time.Second) {
+		return reason.New(reason.NotYetValid, "issued at %s, after the time of the check", time.Unix(c.IssuedAt, 0).In(cst).Format(time.RFC3339))
+	}
 	if c.NotBefore > now+int64(skew/time.Second) {
 		return reason.New(reason.NotYetValid, "not valid before %s", time.Unix(c.NotBefore, 0).In(cst).Format(time.RFC3339))
 	}

@@ -514,6 +514,10 @@ func TestVerifyRule7Time(t *testing.T) {
 	runRows(t, []row{
 		{name: "nbf beyond skew", want: reason.NotYetValid,
 			tok: signed(func(c *adapters.Claims) { c.NotBefore = at + 61 })},
+		// A code issued in the future would also dodge every age limit.
+		{name: "iat in the future, nbf now", want: reason.NotYetValid,
+			tok: signed(func(c *adapters.Claims) { c.IssuedAt, c.Expires = at+5*86400, at+6*86400 })},
+		{name: "iat at the skew edge", tok: signed(func(c *adapters.Claims) { c.IssuedAt = at + 60 })},
 		{name: "nbf at the skew edge", tok: signed(func(c *adapters.Claims) { c.NotBefore = at + 60 })},
 		{name: "nbf within custom skew", tok: signed(func(c *adapters.Claims) { c.NotBefore = at + 10 }),
 			setup: func(t *testing.T, e *env) { e.v.Skew = 10 * time.Second }},
@@ -616,6 +620,8 @@ func TestVerifyRule9Claims(t *testing.T) {
 		// see it first.
 		{name: "case variant Color", want: reason.ClaimsInvalid, tok: add("Color", q("red"))},
 		{name: "case variant EXP", want: reason.ClaimsInvalid, tok: add("EXP", "99999999999")},
+		{name: "invalid UTF-8 in disp", want: reason.ClaimsInvalid, tok: replace(`"disp":"`, "\"disp\":\"\xff")},
+		{name: "lone surrogate in disp", want: reason.ClaimsInvalid, tok: replace(`"disp":"`, `"disp":"\ud800`)},
 		{name: "color Green", want: reason.ColorUnknown, tok: signed(func(c *adapters.Claims) { c.Color = "Green" })},
 		{name: "color blue", want: reason.ColorUnknown, tok: signed(func(c *adapters.Claims) { c.Color = "blue" })},
 		{name: "color empty", want: reason.ColorUnknown, tok: signed(func(c *adapters.Claims) { c.Color = "" })},

@@ -95,7 +95,6 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 			NodeID: p.ID, Jurisdiction: p.ID, Name: p.Name, DataDir: pdir,
 			RaftListen: port(20, i), GRPCListen: port(10, i),
 			Voter: &voter, Backend: node.Backend{URL: m.simURL},
-			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		}
 		if i == 0 {
 			cfg.Bootstrap = true

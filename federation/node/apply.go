@@ -169,8 +169,13 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 	}
 	id, addr := raft.ServerID(req.GetNodeId()), raft.ServerAddress(req.GetRaftAddress())
 	for _, s := range cf.Configuration().Servers {
-		if s.ID == id && s.Address == addr && (s.Suffrage == raft.Voter) == req.GetVoter() {
+		switch {
+		case s.ID == id && s.Address == addr && (s.Suffrage == raft.Voter) == req.GetVoter():
 			return n.raft.AppliedIndex(), nil // already a member, same role
+		case s.ID == id && s.Address != addr:
+			return 0, status.Errorf(codes.FailedPrecondition, "node %s is already a member at %s; remove it before it joins from %s", id, s.Address, addr)
+		case s.ID != id && s.Address == addr:
+			return 0, status.Errorf(codes.FailedPrecondition, "raft_address %s is already used by member %s", addr, s.ID)
 		}
 	}
 	var f raft.IndexFuture
@@ -180,6 +185,9 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 		f = n.raft.AddNonvoter(id, addr, 0, applyTimeout)
 	}
 	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			return 0, status.Error(codes.Unknown, ErrOutcomeUnknown.Error())
+		}
 		return 0, status.Errorf(codes.Unavailable, "add %s: %v", id, err)
 	}
 	n.log.Info("member joined", "member", req.GetNodeId(), "voter", req.GetVoter(), "raft_address", req.GetRaftAddress())

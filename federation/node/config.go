@@ -5,7 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -103,22 +108,226 @@ func (c *Config) IsVoter() bool { return c.Voter == nil || *c.Voter }
 
 // LoadConfig reads and validates a YAML config file. Unknown fields are
 // errors, so a typo never silently falls back to a default.
+//
+// Durations (peer_timeout, code_ttl, heartbeat_timeout, election_timeout,
+// decision_retention) are strings with a unit, as time.ParseDuration reads
+// them: "500ms", "1s", "168h". yaml.v3 refuses a bare number such as
+// peer_timeout: 5 for a time.Duration; LoadConfig reports it as
+// "peer_timeout: 5 has no unit; use a unit, e.g. 500ms".
+//
+// Every decode error names the file, the line and the field.
 func LoadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, syntaxError(err))
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == 0 || (root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
+		return nil, fmt.Errorf("config %s is empty: it needs at least jurisdiction, data_dir, raft_listen, grpc_listen, backend.url and bootstrap or join (see deploy/configs/)", path)
+	}
+	lines := map[int]string{}
+	if err := checkNode(root, reflect.TypeOf(Config{}), "", lines); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config %s: %w (fix the field named above; see deploy/ for examples)", path, err)
+		return nil, fmt.Errorf("config %s: %s", path, decodeError(err, lines))
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// syntaxError rewrites a yaml.v3 parse error ("yaml: line 3: did not find
+// expected key") as "YAML syntax error at line 3: did not find expected key".
+func syntaxError(err error) string {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("YAML syntax error at line %s: %s", m[1], m[2])
+	}
+	return "YAML syntax error: " + strings.TrimPrefix(msg, "yaml: ")
+}
+
+// decodeError rewrites what the typed decode still rejects after checkNode
+// (a value of the wrong type, an unknown field reached through an alias):
+// each "line N: ..." gains the field decoded at line N.
+func decodeError(err error, lines map[int]string) string {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return syntaxError(err)
+	}
+	out := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		m := yamlLineRE.FindStringSubmatch(e)
+		if m == nil {
+			out = append(out, e)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		if f, ok := lines[n]; ok {
+			out = append(out, fmt.Sprintf("line %d: %s: %s", n, f, m[2]))
+		} else {
+			out = append(out, fmt.Sprintf("line %d: %s", n, m[2]))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// durationExamples are the examples given for a duration without a unit.
+var durationExamples = map[string]string{"code_ttl": "168h", "decision_retention": "336h"}
+
+// checkNode walks a decoded YAML node against the Go type it will decode
+// into. It reports the first unknown field (with the known ones) and any
+// duration that is not a string with a unit, and records which field each
+// value line holds (for decodeError). Aliases are not followed (the typed
+// decoder checks them, with its own expansion limits).
+func checkNode(n *yaml.Node, t reflect.Type, path string, lines map[int]string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if path != "" {
+		if _, ok := lines[n.Line]; !ok {
+			lines[n.Line] = path
+		}
+	}
+	switch {
+	case t == durationType:
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			return nil
+		}
+		ex := durationExamples[path]
+		if ex == "" {
+			ex = "500ms"
+		}
+		if n.Tag == "!!int" || n.Tag == "!!float" {
+			return fmt.Errorf("line %d: %s: %s has no unit; use a unit, e.g. %s", n.Line, path, n.Value, ex)
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
+			return fmt.Errorf("line %d: %s: %q is not a duration; use a number with a unit, e.g. %s", n.Line, path, n.Value, ex)
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
+				continue // merge keys and odd keys: left to the typed decoder
+			}
+			name := k.Value
+			if path != "" {
+				name = path + "." + k.Value
+			}
+			f, ok := fields[k.Value]
+			if !ok {
+				return unknownField(k, name, path, t)
+			}
+			if err := checkNode(v, f, name, lines); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, v := range n.Content {
+			if err := checkNode(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func unknownField(k *yaml.Node, name, path string, t reflect.Type) error {
+	known := yamlFieldNames(t)
+	where := "known fields"
+	if path != "" {
+		where = "known fields in " + path
+	}
+	msg := fmt.Sprintf("line %d: unknown field %q (%s: %s)", k.Line, name, where, strings.Join(known, ", "))
+	norm := func(s string) string { return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s)) }
+	for _, f := range known {
+		if norm(f) == norm(k.Value) {
+			msg += fmt.Sprintf("; did you mean %q?", f)
+			break
+		}
+	}
+	return errors.New(msg)
+}
+
+// yamlFieldNames lists a struct's YAML keys in declaration order, as
+// yaml.v3 names them (the tag's name, else the lower-cased field name).
+func yamlFieldNames(t reflect.Type) []string {
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				names = append(names, yamlFieldNames(ft)...)
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// yamlFields maps a struct's YAML keys to their Go types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range yamlFields(ft) {
+					m[k] = v
+				}
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = f.Type
+	}
+	return m
 }
 
 // Defaults fills unset optional fields.
@@ -158,9 +367,22 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		bad("data_dir", "required: a directory this node owns (raft log, snapshots, keys)")
 	}
-	for _, f := range []struct{ name, v string }{{"raft_listen", c.RaftListen}, {"grpc_listen", c.GRPCListen}, {"raft_advertise", c.RaftAdvertise}, {"grpc_advertise", c.GRPCAdvertise}} {
-		if _, _, err := net.SplitHostPort(f.v); err != nil {
-			bad(f.name, "%q is not host:port (e.g. 127.0.0.1:7501)", f.v)
+	// Listen ports may be 0 (pick a free port; tests do). Advertise fields
+	// default to their listen address (Defaults), so they are checked only
+	// when set to something else: a bad listen is reported once, as itself.
+	for _, f := range []struct {
+		name, v string
+		check   bool
+	}{
+		{"raft_listen", c.RaftListen, true},
+		{"grpc_listen", c.GRPCListen, true},
+		{"raft_advertise", c.RaftAdvertise, c.RaftAdvertise != c.RaftListen},
+		{"grpc_advertise", c.GRPCAdvertise, c.GRPCAdvertise != c.GRPCListen},
+	} {
+		if f.check {
+			if err := checkHostPort(f.v, 0); err != nil {
+				bad(f.name, "%s", err)
+			}
 		}
 	}
 	if c.Bootstrap && len(c.Join) > 0 {
@@ -172,19 +394,42 @@ func (c *Config) Validate() error {
 	if !c.Bootstrap && len(c.Join) == 0 && len(c.Peers) == 0 {
 		bad("join", "a node that does not bootstrap needs join addresses (gRPC host:port of a member) or peers")
 	}
+	for i, a := range c.Join {
+		if err := checkHostPort(a, 1); err != nil {
+			bad(fmt.Sprintf("join[%d]", i), "%s (the gRPC address of a member)", err)
+		}
+	}
 	for i, p := range c.Peers {
 		if p.ID == "" || p.RaftAddress == "" || p.GRPCAddress == "" {
 			bad(fmt.Sprintf("peers[%d]", i), "needs id, raft_address and grpc_address")
+			continue
+		}
+		if err := checkHostPort(p.RaftAddress, 1); err != nil {
+			bad(fmt.Sprintf("peers[%d].raft_address", i), "%s", err)
+		}
+		if err := checkHostPort(p.GRPCAddress, 1); err != nil {
+			bad(fmt.Sprintf("peers[%d].grpc_address", i), "%s", err)
 		}
 	}
 	if c.Backend.URL == "" {
 		bad("backend.url", "required: the provincial backend's HTTP base URL (e.g. http://127.0.0.1:7601, see roamd provsim)")
+	} else if u, err := url.Parse(c.Backend.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("backend.url", "%q is not an http:// or https:// URL with a host (e.g. http://127.0.0.1:7601, see roamd provsim)", c.Backend.URL)
 	}
 	if c.Backend.Dialect != "" && c.Backend.Dialect != "zhejiang" && c.Backend.Dialect != "beijing" {
 		bad("backend.dialect", "%q is not zhejiang or beijing", c.Backend.Dialect)
 	}
-	if c.PeerTimeout < 0 || c.PeerTimeout > 10*time.Second {
+	switch {
+	case c.PeerTimeout < 0 || c.PeerTimeout > 10*time.Second:
 		bad("peer_timeout", "%s is outside 0-10s", c.PeerTimeout)
+	case c.PeerTimeout > 0 && c.PeerTimeout < time.Millisecond:
+		bad("peer_timeout", "%s is under 1ms; use a unit, e.g. 500ms", c.PeerTimeout)
+	}
+	if c.CodeTTL < 0 || (c.CodeTTL > 0 && c.CodeTTL < time.Second) {
+		bad("code_ttl", "%s is under 1s; use a unit, e.g. 168h (0: the default, 168h)", c.CodeTTL)
+	}
+	if c.DecisionRetention < 0 || (c.DecisionRetention > 0 && c.DecisionRetention < time.Second) {
+		bad("decision_retention", "%s is under 1s; use a unit, e.g. 336h (0: the default, 336h)", c.DecisionRetention)
 	}
 	if c.HeartbeatTimeout < 10*time.Millisecond || c.ElectionTimeout < 10*time.Millisecond {
 		bad("heartbeat_timeout", "heartbeat_timeout and election_timeout must be at least 10ms")
@@ -193,6 +438,20 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkHostPort checks a host:port address whose port is a number from
+// minPort (0 lets a listener pick a free port) to 65535.
+func checkHostPort(addr string, minPort int) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:7410)", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < minPort || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number %d-65535 (e.g. 127.0.0.1:7410)", addr, port, minPort)
+	}
+	return nil
 }
 
 func sysName(c *Config) string {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidateNamesField(t *testing.T) {
@@ -31,6 +32,25 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"no backend", func(c *Config) { c.Backend.URL = "" }, "backend.url"},
 		{"bad dialect", func(c *Config) { c.Backend.Dialect = "shanghai" }, "backend.dialect"},
 		{"peer timeout", func(c *Config) { c.PeerTimeout = -1 }, "peer_timeout"},
+		{"peer timeout without unit", func(c *Config) { c.PeerTimeout = 5 }, "peer_timeout"},
+		{"code ttl without unit", func(c *Config) { c.CodeTTL = 168 }, "code_ttl"},
+		{"decision retention negative", func(c *Config) { c.DecisionRetention = -time.Hour }, "decision_retention"},
+		{"raft listen port only", func(c *Config) { c.RaftListen = "8420"; c.RaftAdvertise = "8420" }, "raft_listen"},
+		{"grpc listen port too big", func(c *Config) { c.GRPCListen = "localhost:99999"; c.GRPCAdvertise = c.GRPCListen }, "grpc_listen"},
+		{"grpc listen port not a number", func(c *Config) { c.GRPCListen = "localhost:grpc"; c.GRPCAdvertise = c.GRPCListen }, "grpc_listen"},
+		{"listen port 0 ok", func(c *Config) { c.GRPCListen, c.GRPCAdvertise = "127.0.0.1:0", "127.0.0.1:0" }, ""},
+		{"raft advertise set and bad", func(c *Config) { c.RaftAdvertise = "node1:65536" }, "raft_advertise"},
+		{"grpc advertise set and bad", func(c *Config) { c.GRPCAdvertise = "node1" }, "grpc_advertise"},
+		{"advertise set and good", func(c *Config) { c.GRPCAdvertise = "node1.example:7410" }, ""},
+		{"join port 0", func(c *Config) { c.Bootstrap = false; c.Join = []string{"127.0.0.1:0"} }, "join[0]"},
+		{"join no port", func(c *Config) { c.Bootstrap = false; c.Join = []string{"127.0.0.1:7411", "127.0.0.1"} }, "join[1]"},
+		{"join ok", func(c *Config) { c.Bootstrap = false; c.Join = []string{"127.0.0.1:7411"} }, ""},
+		{"peer raft port", func(c *Config) { c.Peers = []Peer{{ID: "x", RaftAddress: "h:99999", GRPCAddress: "h:7411"}} }, "peers[0].raft_address"},
+		{"peer grpc port", func(c *Config) { c.Peers = []Peer{{ID: "x", RaftAddress: "h:7421", GRPCAddress: "h"}} }, "peers[0].grpc_address"},
+		{"backend ftp", func(c *Config) { c.Backend.URL = "ftp://x" }, "backend.url"},
+		{"backend no scheme", func(c *Config) { c.Backend.URL = "127.0.0.1:7430" }, "backend.url"},
+		{"backend no host", func(c *Config) { c.Backend.URL = "http:///api" }, "backend.url"},
+		{"backend https ok", func(c *Config) { c.Backend.URL = "https://zj.example/api" }, ""},
 		{"telemetry", func(c *Config) { c.Telemetry.Exporter = "jaeger" }, "telemetry.exporter"},
 		{"otlp endpoint", func(c *Config) { c.Telemetry.Exporter = "otlp" }, "telemetry.otlp_endpoint"},
 	}
@@ -52,14 +72,78 @@ func TestConfigValidateNamesField(t *testing.T) {
 	}
 }
 
-func TestLoadConfigRejectsUnknownField(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(p, []byte("jurisdiction: \"330000\"\ndatadir: /tmp\n"), 0o600); err != nil {
-		t.Fatal(err)
+// minimalYAML is a valid config; LoadConfig tests append or replace lines.
+const minimalYAML = `jurisdiction: "330000"
+data_dir: /tmp/x
+raft_listen: 127.0.0.1:7420
+grpc_listen: 127.0.0.1:7410
+bootstrap: true
+backend:
+  url: http://127.0.0.1:7430
+`
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error, after "config F"; nil = valid
+		not  []string // must not appear
+	}{
+		{"valid", minimalYAML, nil, nil},
+		{"valid durations", minimalYAML + "peer_timeout: 500ms\ncode_ttl: 168h\n", nil, nil},
+		{"empty", "", []string{" is empty: it needs at least jurisdiction, data_dir, raft_listen, grpc_listen, backend.url and bootstrap or join (see deploy/configs/)"}, []string{"EOF"}},
+		{"only comments", "# nothing yet\n\n", []string{" is empty: it needs"}, nil},
+		{"syntax error", "jurisdiction: \"330000\n", []string{": YAML syntax error at line 2: found unexpected end of stream"}, []string{"field named above", "yaml: line"}},
+		// The line is yaml.v3's (which counts this tab as line 2).
+		{"syntax error tab", "jurisdiction: \"330000\"\ndata_dir: /tmp\n\tbootstrap: true\n", []string{": YAML syntax error at line ", ": found a tab character that violates indentation"}, []string{"field named above"}},
+		// yaml.v3 drops the line number of errors on line 1.
+		{"syntax error without line", "a: b: c\n", []string{": YAML syntax error: mapping values are not allowed"}, []string{"field named above", "yaml: mapping"}},
+		{"unknown field", "jurisdiction: \"330000\"\ndatadir: /tmp\n", []string{`: line 2: unknown field "datadir" (known fields: node_id, jurisdiction, name, data_dir,`, `did you mean "data_dir"?`}, []string{"not found in type"}},
+		{"unknown nested field", minimalYAML + "telemetry:\n  exporter: none\n  endpoint: x\n", []string{`line 10: unknown field "telemetry.endpoint" (known fields in telemetry: exporter, otlp_endpoint, insecure)`}, nil},
+		{"unknown backend field", strings.Replace(minimalYAML, "  url:", "  uri:", 1), []string{`line 7: unknown field "backend.uri" (known fields in backend: url, dialect, system)`}, nil},
+		{"unknown peer field", minimalYAML + "peers:\n  - id: a\n    raft_addr: h:1\n", []string{`line 10: unknown field "peers[0].raft_addr" (known fields in peers[0]: id, jurisdiction, raft_address, grpc_address)`}, nil},
+		{"raft listen port only", strings.Replace(minimalYAML, "127.0.0.1:7420", "8420", 1), []string{`raft_listen: "8420" is not host:port`}, []string{"raft_advertise"}},
+		{"grpc listen bad port", strings.Replace(minimalYAML, "127.0.0.1:7410", "localhost:99999", 1), []string{`grpc_listen: "localhost:99999": port "99999" is not a number 0-65535`}, []string{"grpc_advertise"}},
+		{"backend ftp", strings.Replace(minimalYAML, "http://127.0.0.1:7430", "ftp://x", 1), []string{`backend.url: "ftp://x" is not an http:// or https:// URL with a host`}, nil},
+		{"peer timeout bare int", minimalYAML + "peer_timeout: 5\n", []string{"line 8: peer_timeout: 5 has no unit; use a unit, e.g. 500ms"}, nil},
+		{"peer timeout float", minimalYAML + "peer_timeout: 0.5\n", []string{"peer_timeout: 0.5 has no unit; use a unit, e.g. 500ms"}, nil},
+		{"peer timeout 5ns", minimalYAML + "peer_timeout: 5ns\n", []string{"peer_timeout: 5ns is under 1ms; use a unit, e.g. 500ms"}, nil},
+		{"peer timeout words", minimalYAML + "peer_timeout: 5 seconds\n", []string{`line 8: peer_timeout: "5 seconds" is not a duration; use a number with a unit, e.g. 500ms`}, nil},
+		{"code ttl bare int", minimalYAML + "code_ttl: 168\n", []string{"code_ttl: 168 has no unit; use a unit, e.g. 168h"}, nil},
+		{"wrong type names field", minimalYAML + "voter: maybe\n", []string{"line 8: voter: cannot unmarshal !!str `maybe` into bool"}, []string{"yaml: unmarshal errors"}},
+		{"list for string names field", strings.Replace(minimalYAML, `jurisdiction: "330000"`, "jurisdiction: [1, 2]", 1), []string{"line 1: jurisdiction: cannot unmarshal !!seq into string"}, nil},
 	}
-	_, err := LoadConfig(p)
-	if err == nil || !strings.Contains(err.Error(), "datadir") {
-		t.Fatalf("error %v should name the unknown field datadir", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(p)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("LoadConfig accepted the config")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "config "+p) {
+				t.Errorf("error %q does not start with config %s", msg, p)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(msg, w) {
+					t.Errorf("error %q contains %q", msg, w)
+				}
+			}
+		})
 	}
 }
 
@@ -77,5 +161,20 @@ func TestExampleConfigsValidate(t *testing.T) {
 		if _, err := LoadConfig(f); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+func TestClaimDataDir(t *testing.T) {
+	dir := t.TempDir()
+	zj := &Config{NodeID: "330000", Jurisdiction: "330000", DataDir: dir}
+	if err := claimDataDir(zj); err != nil {
+		t.Fatal(err)
+	}
+	if err := claimDataDir(zj); err != nil {
+		t.Fatalf("same node again: %v", err)
+	}
+	hn := &Config{NodeID: "410000", Jurisdiction: "410000", DataDir: dir}
+	if err := claimDataDir(hn); err == nil || !strings.Contains(err.Error(), "belongs to node 330000") {
+		t.Fatalf("another node's data dir: %v", err)
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -116,6 +118,17 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if st := nodes["410000"].node.Raft().State().String(); st == "Leader" {
 		t.Fatalf("410000 should be a follower, is %s", st)
 	}
+	// A join may not move an existing member or reuse its address.
+	peer := roamv1.NewPeeringServiceClient(nodes["410000"].conn)
+	for _, j := range []*roamv1.JoinRequest{
+		{NodeId: "410000", Jurisdiction: "410000", RaftAddress: "127.0.0.1:2", GrpcAddress: "127.0.0.1:3", Voter: true},
+		{NodeId: "999999", Jurisdiction: "410000", RaftAddress: nodes["410000"].cfg.RaftAdvertise, GrpcAddress: "127.0.0.1:3", Voter: true},
+	} {
+		if _, err := peer.Join(ctx, j); status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("Join %v: err = %v, want FailedPrecondition", j, err)
+		}
+	}
+
 	henan := roamv1.NewRegistryServiceClient(nodes["410000"].conn)
 	zhejiang := roamv1.NewRegistryServiceClient(nodes["330000"].conn)
 	propose := func(c roamv1.RegistryServiceClient, m proto.Message) uint64 {
@@ -167,7 +180,7 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	rec := roamv1.NewRecognitionServiceClient(nodes["410000"].conn)
 	verify := func(at *timestamppb.Timestamp) *roamv1.Decision {
 		t.Helper()
-		resp, err := rec.Verify(ctx, &roamv1.VerifyRequest{Payload: issued.GetCode(), Checkpoint: "metro", At: at})
+		resp, err := rec.Verify(ctx, &roamv1.VerifyRequest{Payload: []byte(issued.GetCode()), Checkpoint: "metro", At: at})
 		if err != nil {
 			t.Fatal(err)
 		}

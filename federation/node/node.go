@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := claimDataDir(cfg); err != nil {
+		return nil, err
 	}
 	if opts.TracerProvider != nil {
 		n.tp = opts.TracerProvider
@@ -382,3 +386,36 @@ func (n *Node) WaitReady(ctx context.Context) error {
 
 // Decisions is the node's local decision log.
 func (n *Node) Decisions() *decisionlog.Log { return n.dlog }
+
+// dataDirOwner is data_dir/node.json: which node a data dir belongs to.
+type dataDirOwner struct {
+	NodeID       string `json:"node_id"`
+	Jurisdiction string `json:"jurisdiction"`
+}
+
+// claimDataDir refuses a data dir that belongs to another node, so a config
+// pointed at the wrong dir fails at start-up instead of joining Raft under
+// another node's identity and log.
+func claimDataDir(cfg *Config) error {
+	path := filepath.Join(cfg.DataDir, "node.json")
+	me := dataDirOwner{NodeID: cfg.NodeID, Jurisdiction: cfg.Jurisdiction}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b, err := json.Marshal(me)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	var owner dataDirOwner
+	if err := json.Unmarshal(b, &owner); err != nil {
+		return fmt.Errorf("data_dir: %s is corrupt: %v", path, err)
+	}
+	if owner != me {
+		return fmt.Errorf("data_dir: %s belongs to node %s (jurisdiction %s), not %s (%s); point data_dir at this node's own directory", cfg.DataDir, owner.NodeID, owner.Jurisdiction, me.NodeID, me.Jurisdiction)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"runtime/debug"
 	"time"
 
@@ -150,27 +151,32 @@ type recognitionSvc struct {
 	n *Node
 }
 
-func (s *recognitionSvc) decide(ctx context.Context, payload, host, checkpoint string, at interface{ AsTime() time.Time }, hasAt bool) (*roamv1.Decision, []*roamv1.Stage, error) {
-	if payload == "" {
+func (s *recognitionSvc) decide(ctx context.Context, payload []byte, host, checkpoint string, at *timestamppb.Timestamp) (*roamv1.Decision, []*roamv1.Stage, error) {
+	if len(payload) == 0 {
 		return nil, nil, invalid("payload", "required: the presented code, e.g. roam:eyJ…")
 	}
-	req := recognition.Request{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
-	if hasAt {
+	if host != "" && !registry.ValidJurisdictionID(host) {
+		return nil, nil, invalid("host", "%q is not a GB/T 2260 code (e.g. 410000)", host)
+	}
+	req := recognition.Request{Payload: payload, Host: host, Checkpoint: checkpoint}
+	if at != nil {
+		if err := at.CheckValid(); err != nil {
+			return nil, nil, invalid("at", "%v", err)
+		}
+		if t := at.AsTime(); t.Year() < 2000 || t.Year() > 2200 {
+			return nil, nil, invalid("at", "%s is outside 2000-2200; give the instant to decide at, or omit it for now", t.Format(time.RFC3339))
+		}
 		req.At = at.AsTime()
 	}
 	d, st, err := s.n.pipe.Verify(ctx, req)
 	if errors.Is(err, recognition.ErrBadRequest) {
-		field := "checkpoint"
-		if host != "" && !registry.ValidJurisdictionID(host) {
-			field = "host"
-		}
-		return nil, nil, invalid(field, "%v", err)
+		return nil, nil, invalid("checkpoint", "%v", err)
 	}
 	return d, st, err
 }
 
 func (s *recognitionSvc) Verify(ctx context.Context, req *roamv1.VerifyRequest) (*roamv1.VerifyResponse, error) {
-	d, _, err := s.decide(ctx, req.GetPayload(), req.GetHost(), req.GetCheckpoint(), req.GetAt(), req.GetAt() != nil)
+	d, _, err := s.decide(ctx, req.GetPayload(), req.GetHost(), req.GetCheckpoint(), req.GetAt())
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +184,7 @@ func (s *recognitionSvc) Verify(ctx context.Context, req *roamv1.VerifyRequest) 
 }
 
 func (s *recognitionSvc) Explain(ctx context.Context, req *roamv1.ExplainRequest) (*roamv1.ExplainResponse, error) {
-	d, st, err := s.decide(ctx, req.GetPayload(), req.GetHost(), req.GetCheckpoint(), req.GetAt(), req.GetAt() != nil)
+	d, st, err := s.decide(ctx, req.GetPayload(), req.GetHost(), req.GetCheckpoint(), req.GetAt())
 	if err != nil {
 		return nil, err
 	}
@@ -253,8 +259,8 @@ type issuanceSvc struct {
 }
 
 func (s *issuanceSvc) IssueCode(ctx context.Context, req *roamv1.IssueCodeRequest) (*roamv1.IssueCodeResponse, error) {
-	if id := req.GetResidentId(); id == "" || len(id) > 32 {
-		return nil, invalid("resident_id", "must be the resident's 18-character ID number at the provincial backend")
+	if !residentID.MatchString(req.GetResidentId()) {
+		return nil, invalid("resident_id", "must be the resident's 18-character ID number at the provincial backend (17 digits and a digit or X)")
 	}
 	code, c, err := s.n.issuer.Issue(ctx, req.GetResidentId())
 	if err != nil {
@@ -262,6 +268,9 @@ func (s *issuanceSvc) IssueCode(ctx context.Context, req *roamv1.IssueCodeReques
 	}
 	return &roamv1.IssueCodeResponse{Code: code, CodeId: c.CodeID, Color: string(c.Color), Version: c.Version, ExpiresAt: tsOf(c.Expires)}, nil
 }
+
+// residentID is the shape of a GB 11643 citizen ID number.
+var residentID = regexp.MustCompile(`^[0-9]{17}[0-9X]$`)
 
 // backendStatus maps provincial-backend errors to gRPC codes.
 func backendStatus(err error) error {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/roamjws"
@@ -82,7 +84,8 @@ type StatusClient struct {
 
 // QueryStatus asks a node of issuer for the current status of code id jti
 // and returns the verified assertion's claims. Failures are *reason.Error:
-// issuer_unreachable (no member, timeout, transport or issuer error) or
+// issuer_unreachable (no member, timeout, transport or issuer error),
+// code_unknown (the issuer answered that it never issued jti) or
 // status_invalid (an assertion that does not verify or does not match).
 func (s *StatusClient) QueryStatus(ctx context.Context, issuer, jti string) (*adapters.Claims, error) {
 	members := s.Members.MembersOf(issuer)
@@ -103,6 +106,10 @@ func (s *StatusClient) QueryStatus(ctx context.Context, issuer, jti string) (*ad
 			continue
 		}
 		resp, err := roamv1.NewPeeringServiceClient(conn).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: issuer, CodeId: jti})
+		if status.Code(err) == codes.NotFound {
+			// The issuer answered: it never issued this code id.
+			return nil, reason.New(reason.CodeUnknown, "issuer %s has no record of code id %s", issuer, jti)
+		}
 		if err != nil {
 			lastErr = err
 			if ctx.Err() != nil {

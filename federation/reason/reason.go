@@ -40,6 +40,7 @@ const (
 
 	// Agreement and status.
 	NoAgreement         Code = "no_agreement"
+	OwnJurisdiction     Code = "own_jurisdiction"
 	AgreementSuspended  Code = "agreement_suspended"
 	AgreementNotInForce Code = "agreement_not_in_force"
 	ColorNotRecognised  Code = "color_not_recognised"
@@ -47,6 +48,7 @@ const (
 	StatusUnchanged     Code = "status_confirmed"
 	IssuerUnreachable   Code = "issuer_unreachable"
 	StatusInvalid       Code = "status_invalid"
+	CodeUnknown         Code = "code_unknown"
 	RegistryStale       Code = "registry_stale"
 	CheckpointUnknown   Code = "checkpoint_unknown"
 	HostUnknown         Code = "host_unknown"

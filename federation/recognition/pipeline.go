@@ -188,8 +188,20 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	span.SetAttributes(attribute.String("roam.issuer", claims.Issuer))
 
 	// 3. Agreement host ← iss in force at At.
+	// A jurisdiction recognises its own codes without an agreement; its
+	// policy still decides.
 	_, aspan := tr.Start(ctx, "recognition.agreement")
-	agr, idx, aerr := p.Registry.AgreementAt(req.Host, claims.Issuer, req.At)
+	var (
+		agr  *roamv1.Agreement
+		idx  uint64
+		aerr *registry.AgreementError
+	)
+	if req.Host == claims.Issuer {
+		agr, idx = &roamv1.Agreement{Terms: &roamv1.AgreementTerms{}}, p.Registry.AppliedIndex()
+		d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.OwnJurisdiction), Message: fmt.Sprintf("%s recognises its own codes; no agreement is needed", req.Host)})
+	} else {
+		agr, idx, aerr = p.Registry.AgreementAt(req.Host, claims.Issuer, req.At)
+	}
 	aspan.End()
 	d.RegistryIndex = idx
 	if agr != nil {
@@ -207,7 +219,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	terms := agr.GetTerms()
 	age := req.At.Unix() - claims.IssuedAt
 	if max := terms.GetMaxCodeAgeSeconds(); max > 0 && age > max {
-		err := reason.New(reason.Expired, "code is %s old; agreement %s accepts codes up to %s", time.Duration(age)*time.Second, agr.GetId(), time.Duration(max)*time.Second)
+		err := reason.New(reason.Expired, "code is %s old; agreement %s accepts codes up to %s old", time.Duration(age)*time.Second, agr.GetId(), time.Duration(max)*time.Second)
 		stage(StageAgreement, err)
 		return reject(err)
 	}
@@ -245,7 +257,18 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 			if !errors.As(err, &re) {
 				re = reason.New(reason.IssuerUnreachable, "%v", err)
 			}
+			if re.Code == reason.CodeUnknown { // the issuer disowns the code
+				stage(StageStatus, re)
+				return reject(re)
+			}
 			in.StatusReachable = re.Code != reason.IssuerUnreachable
+			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
+			stage(StageStatus, re)
+		case st.Version < claims.Version || (st.Version == claims.Version && st.Color != claims.Color):
+			// Fail closed: an assertion older than the code, or one that
+			// contradicts it at the same version, is not a status.
+			in.StatusReachable = true
+			re := reason.New(reason.StatusInvalid, "issuer %s reports %s at status version %d, but the code shows %s at version %d", claims.Issuer, st.Color, st.Version, claims.Color, claims.Version)
 			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
 			stage(StageStatus, re)
 		default:

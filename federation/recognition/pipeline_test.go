@@ -399,12 +399,23 @@ func TestLiveStatus(t *testing.T) {
 			calls: 1, want: "PASS", reasons: []string{rChanged, rPolicy}, rule: "green_pass", color: "green"},
 		{name: "newer version, same colour", host: henan, checkpoint: "intercity", status: assertion(adapters.Green, 5),
 			calls: 1, want: "PASS", reasons: []string{rConfirmed, rPolicy}, rule: "green_pass", color: "green"},
-		{name: "older version never overrides", host: henan, checkpoint: "intercity",
+		// Fail closed: an assertion older than the code, or one that
+		// contradicts it at the same version, is not a status.
+		{name: "older version is status_invalid", host: henan, checkpoint: "intercity",
 			code: []codeOpt{ver(3)}, status: assertion(adapters.Red, 2),
-			calls: 1, want: "PASS", reasons: []string{rConfirmed, rPolicy}, rule: "green_pass", color: "green"},
-		{name: "same version, other colour never overrides", host: henan, checkpoint: "intercity",
+			calls: 1, want: "UNDECIDED", reasons: []string{"status_invalid", rPolicy}, rule: "live_status_missing", color: "green",
+			stage: &stageView{StageStatus, false, "status_invalid"}},
+		{name: "same version, other colour is status_invalid", host: henan, checkpoint: "intercity",
 			code: []codeOpt{ver(3)}, status: assertion(adapters.Red, 3),
+			calls: 1, want: "UNDECIDED", reasons: []string{"status_invalid", rPolicy}, rule: "live_status_missing", color: "green",
+			stage: &stageView{StageStatus, false, "status_invalid"}},
+		{name: "newer version, same colour confirms", host: henan, checkpoint: "intercity",
+			code: []codeOpt{ver(3)}, status: assertion(adapters.Green, 5),
 			calls: 1, want: "PASS", reasons: []string{rConfirmed, rPolicy}, rule: "green_pass", color: "green"},
+		{name: "issuer disowns the code id", host: henan, checkpoint: "intercity",
+			status: failing(reason.New(reason.CodeUnknown, "issuer 330000 has no record of code id x")),
+			calls:  1, want: "REJECT", reasons: []string{"code_unknown"}, color: "green",
+			stage: &stageView{StageStatus, false, "code_unknown"}},
 
 		// When there is no answer.
 		{name: "issuer unreachable", host: henan, checkpoint: "intercity",
@@ -433,7 +444,9 @@ func TestLiveStatus(t *testing.T) {
 			payload, c := w.code(tt.code...)
 			d, st := w.verify(tt.host, tt.checkpoint, payload, now)
 			check(t, d, tt.want, tt.reasons...)
-			checkRule(t, d, tt.rule)
+			if tt.rule != "" {
+				checkRule(t, d, tt.rule)
+			}
 			if got := d.GetColor(); got != tt.color {
 				t.Errorf("color = %q, want %q", got, tt.color)
 			}
@@ -708,5 +721,17 @@ func TestDecisionFields(t *testing.T) {
 	d, _ = w.verify(henan, "intercity", payload, at)
 	if got := d.GetRegistryIndex(); got != w.index {
 		t.Errorf("after one more entry, registry_index = %d, want %d", got, w.index)
+	}
+}
+
+// TestOwnJurisdiction: a host recognises its own codes without an
+// agreement, and its policy still decides.
+func TestOwnJurisdiction(t *testing.T) {
+	w := newWorld(t)
+	payload, _ := w.code()
+	d, _ := w.verify(zhejiangJ, "metro", payload, now)
+	check(t, d, "PASS", "own_jurisdiction", rPolicy)
+	if d.GetAgreementId() != "" {
+		t.Errorf("agreement_id = %q, want none", d.GetAgreementId())
 	}
 }

@@ -29,7 +29,7 @@ func TestAgreementAt(t *testing.T) {
 		{name: "reverse direction only", setup: []proto.Message{propose(zhejiang, henan, zhejiang, from, until), accept(AgreementID(zhejiang, henan), 1, henan)}, at: sec(from), code: reason.NoAgreement},
 		{name: "proposed", setup: []proto.Message{p}, at: sec(from), code: reason.NoAgreement, agreement: true},
 		{name: "terminated", setup: []proto.Message{p, acc, terminate(id, zhejiang)}, at: sec(from), code: reason.NoAgreement, agreement: true},
-		{name: "re-proposed after active", setup: []proto.Message{p, acc, p}, at: sec(from), code: reason.NoAgreement, agreement: true},
+		{name: "re-proposed after active stays in force", setup: []proto.Message{p, acc, p}, at: sec(from)},
 		{name: "suspended", setup: []proto.Message{p, acc, suspend(id, zhejiang)}, at: sec(from), code: reason.AgreementSuspended, agreement: true},
 		{name: "suspended outside window", setup: []proto.Message{p, acc, suspend(id, zhejiang)}, at: sec(until + 1), code: reason.AgreementSuspended, agreement: true},
 		{name: "active before window", setup: []proto.Message{p, acc}, at: sec(from - 1), code: reason.NoAgreement, detail: reason.AgreementNotInForce, agreement: true},

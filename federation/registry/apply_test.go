@@ -385,16 +385,30 @@ func TestApplyAgreements(t *testing.T) {
 		{name: "accept terminated", setup: []proto.Message{p, terminate(id, henan)}, cmd: acc, want: ErrRefused},
 
 		// Re-propose.
-		{name: "re-propose active bumps version", setup: []proto.Message{p, acc}, cmd: pi, check: func(t *testing.T, st *roamv1.RegistrySnapshot) {
-			wantAgreement(id, proposed, 2)(t, st)
+		{name: "re-propose active keeps v1 in force, v2 pending", setup: []proto.Message{p, acc}, cmd: pi, check: func(t *testing.T, st *roamv1.RegistrySnapshot) {
+			wantAgreement(id, active, 1)(t, st)
 			a := findAgreement(st, id)
-			if a.GetProposedBy() != zhejiang || !proto.Equal(a.GetTerms(), pi.GetTerms()) {
+			pd := a.GetPending()
+			if pd.GetVersion() != 2 || pd.GetProposedBy() != zhejiang || !proto.Equal(pd.GetTerms(), pi.GetTerms()) || a.GetProposedBy() != henan {
 				t.Fatalf("agreement = %v", a)
 			}
 		}},
 		{name: "re-propose proposed bumps version", setup: []proto.Message{p}, cmd: p, check: wantAgreement(id, proposed, 2)},
-		{name: "re-propose suspended", setup: []proto.Message{p, acc, suspend(id, zhejiang)}, cmd: p, check: wantAgreement(id, proposed, 2)},
-		{name: "re-propose terminated", setup: []proto.Message{p, acc, terminate(id, zhejiang)}, cmd: p, want: ErrRefused},
+		{name: "re-propose suspended keeps it suspended, v2 pending", setup: []proto.Message{p, acc, suspend(id, zhejiang)}, cmd: p, check: func(t *testing.T, st *roamv1.RegistrySnapshot) {
+			wantAgreement(id, suspended, 1)(t, st)
+			if findAgreement(st, id).GetPending().GetVersion() != 2 {
+				t.Fatal("no pending v2")
+			}
+		}},
+		{name: "accepting pending v2 of a suspended agreement resumes it", setup: []proto.Message{p, acc, suspend(id, zhejiang), p}, cmd: accept(id, 2, zhejiang), check: func(t *testing.T, st *roamv1.RegistrySnapshot) {
+			wantAgreement(id, active, 2)(t, st)
+			if findAgreement(st, id).GetPending() != nil {
+				t.Fatal("pending left behind")
+			}
+		}},
+		{name: "accepting pending by its proposer", setup: []proto.Message{p, acc, pi}, cmd: accept(id, 2, zhejiang), want: ErrRefused},
+		{name: "a second re-propose supersedes the pending one", setup: []proto.Message{p, acc, pi, p}, cmd: accept(id, 2, zhejiang), want: ErrRefused},
+		{name: "re-propose terminated starts a new proposed version", setup: []proto.Message{p, acc, terminate(id, zhejiang)}, cmd: p, check: wantAgreement(id, proposed, 2)},
 
 		// Suspend.
 		{name: "suspend active by host", setup: []proto.Message{p, acc}, cmd: suspend(id, henan), check: wantAgreement(id, suspended, 1)},

@@ -196,11 +196,24 @@ func applyPropose(s *state, m proto.Message) (string, error) {
 		return "", refuse("terms: ages are seconds >= 0")
 	}
 	id := AgreementID(c.GetHost(), c.GetIssuer())
-	var version uint64 = 1
-	if old, ok := s.agreements[id]; ok {
-		if old.GetState() == roamv1.AgreementState_AGREEMENT_STATE_TERMINATED {
-			return "", refuse("agreement %s is terminated", id)
+	old, exists := s.agreements[id]
+	if exists && (old.GetState() == roamv1.AgreementState_AGREEMENT_STATE_ACTIVE || old.GetState() == roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED) {
+		// The current version stays in force until the other party accepts
+		// the new one: proposing new terms never switches recognition off.
+		version := old.GetVersion() + 1
+		if p := old.GetPending(); p != nil {
+			version = p.GetVersion() + 1
 		}
+		old.Pending = &roamv1.AgreementProposal{
+			Version: version, Terms: proto.Clone(t).(*roamv1.AgreementTerms),
+			EffectiveFrom: c.GetEffectiveFrom(), EffectiveUntil: c.GetEffectiveUntil(),
+			ProposedBy: c.GetProposedBy(), ProposedAt: c.GetAt(),
+		}
+		return fmt.Sprintf("agreement %s v%d proposed by %s (v%d stays %s until accepted)", id, version, c.GetProposedBy(), old.GetVersion(), stateWord(old.GetState())), nil
+	}
+	var version uint64 = 1
+	if exists {
+		// Proposed or terminated: a new version starts over as proposed.
 		version = old.GetVersion() + 1
 	}
 	s.agreements[id] = &roamv1.Agreement{
@@ -220,14 +233,27 @@ func applyAccept(s *state, m proto.Message) (string, error) {
 	if !ok {
 		return "", refuse("agreement %q does not exist", c.GetId())
 	}
+	if err := s.party(c.GetAcceptedBy(), a.GetHost(), a.GetIssuer(), "accepted_by"); err != nil {
+		return "", err
+	}
+	if p := a.GetPending(); p != nil {
+		if c.GetVersion() != p.GetVersion() {
+			return "", refuse("agreement %s has version %d pending; acceptance was for version %d", a.GetId(), p.GetVersion(), c.GetVersion())
+		}
+		if c.GetAcceptedBy() == p.GetProposedBy() {
+			return "", refuse("agreement %s v%d was proposed by %s; the other party must accept", a.GetId(), p.GetVersion(), p.GetProposedBy())
+		}
+		a.Version, a.Terms = p.GetVersion(), p.GetTerms()
+		a.EffectiveFrom, a.EffectiveUntil, a.ProposedBy = p.GetEffectiveFrom(), p.GetEffectiveUntil(), p.GetProposedBy()
+		a.Pending = nil
+		a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, c.GetAt()
+		return fmt.Sprintf("agreement %s v%d active (new terms accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy()), nil
+	}
 	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_PROPOSED {
-		return "", refuse("agreement %s is %s, not proposed", a.GetId(), stateWord(a.GetState()))
+		return "", refuse("agreement %s is %s with no pending proposal; propose new terms first", a.GetId(), stateWord(a.GetState()))
 	}
 	if c.GetVersion() != a.GetVersion() {
 		return "", refuse("agreement %s is at version %d; acceptance was for version %d", a.GetId(), a.GetVersion(), c.GetVersion())
-	}
-	if err := s.party(c.GetAcceptedBy(), a.GetHost(), a.GetIssuer(), "accepted_by"); err != nil {
-		return "", err
 	}
 	if c.GetAcceptedBy() == a.GetProposedBy() {
 		return "", refuse("agreement %s was proposed by %s; the other party must accept", a.GetId(), a.GetProposedBy())

@@ -478,8 +478,11 @@ type Agreement struct {
 	ProposedBy string `protobuf:"bytes,9,opt,name=proposed_by,json=proposedBy,proto3" json:"proposed_by,omitempty"`
 	// Unix seconds of the last state change, from the command.
 	StateChangedAt int64 `protobuf:"varint,10,opt,name=state_changed_at,json=stateChangedAt,proto3" json:"state_changed_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// New terms proposed for an active or suspended agreement. The current
+	// version stays in force until the other party accepts this one.
+	Pending       *AgreementProposal `protobuf:"bytes,11,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agreement) Reset() {
@@ -582,6 +585,98 @@ func (x *Agreement) GetStateChangedAt() int64 {
 	return 0
 }
 
+func (x *Agreement) GetPending() *AgreementProposal {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+// AgreementProposal is a proposed new version of an agreement's terms.
+type AgreementProposal struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Version        uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Terms          *AgreementTerms        `protobuf:"bytes,2,opt,name=terms,proto3" json:"terms,omitempty"`
+	EffectiveFrom  int64                  `protobuf:"varint,3,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	EffectiveUntil int64                  `protobuf:"varint,4,opt,name=effective_until,json=effectiveUntil,proto3" json:"effective_until,omitempty"`
+	ProposedBy     string                 `protobuf:"bytes,5,opt,name=proposed_by,json=proposedBy,proto3" json:"proposed_by,omitempty"`
+	ProposedAt     int64                  `protobuf:"varint,6,opt,name=proposed_at,json=proposedAt,proto3" json:"proposed_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AgreementProposal) Reset() {
+	*x = AgreementProposal{}
+	mi := &file_roam_v1_registry_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgreementProposal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgreementProposal) ProtoMessage() {}
+
+func (x *AgreementProposal) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgreementProposal.ProtoReflect.Descriptor instead.
+func (*AgreementProposal) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AgreementProposal) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AgreementProposal) GetTerms() *AgreementTerms {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *AgreementProposal) GetEffectiveFrom() int64 {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return 0
+}
+
+func (x *AgreementProposal) GetEffectiveUntil() int64 {
+	if x != nil {
+		return x.EffectiveUntil
+	}
+	return 0
+}
+
+func (x *AgreementProposal) GetProposedBy() string {
+	if x != nil {
+		return x.ProposedBy
+	}
+	return ""
+}
+
+func (x *AgreementProposal) GetProposedAt() int64 {
+	if x != nil {
+		return x.ProposedAt
+	}
+	return 0
+}
+
 // Member is one node of the Raft cluster, as the registry knows it. It lets
 // any node find the gRPC address of the leader (forwarding) and of an
 // issuer's node (peering).
@@ -598,7 +693,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_roam_v1_registry_proto_msgTypes[4]
+	mi := &file_roam_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +705,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[4]
+	mi := &file_roam_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +718,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Member) GetNodeId() string {
@@ -673,7 +768,7 @@ type RevokedCode struct {
 
 func (x *RevokedCode) Reset() {
 	*x = RevokedCode{}
-	mi := &file_roam_v1_registry_proto_msgTypes[5]
+	mi := &file_roam_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +780,7 @@ func (x *RevokedCode) String() string {
 func (*RevokedCode) ProtoMessage() {}
 
 func (x *RevokedCode) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[5]
+	mi := &file_roam_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +793,7 @@ func (x *RevokedCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokedCode.ProtoReflect.Descriptor instead.
 func (*RevokedCode) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RevokedCode) GetJurisdiction() string {
@@ -739,7 +834,7 @@ type RegistrySnapshot struct {
 
 func (x *RegistrySnapshot) Reset() {
 	*x = RegistrySnapshot{}
-	mi := &file_roam_v1_registry_proto_msgTypes[6]
+	mi := &file_roam_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +846,7 @@ func (x *RegistrySnapshot) String() string {
 func (*RegistrySnapshot) ProtoMessage() {}
 
 func (x *RegistrySnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[6]
+	mi := &file_roam_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +859,7 @@ func (x *RegistrySnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistrySnapshot.ProtoReflect.Descriptor instead.
 func (*RegistrySnapshot) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{6}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegistrySnapshot) GetJurisdictions() []*Jurisdiction {
@@ -821,7 +916,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_roam_v1_registry_proto_msgTypes[7]
+	mi := &file_roam_v1_registry_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +928,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[7]
+	mi := &file_roam_v1_registry_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +941,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{7}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Command) GetType() CommandType {
@@ -873,7 +968,7 @@ type UpsertJurisdiction struct {
 
 func (x *UpsertJurisdiction) Reset() {
 	*x = UpsertJurisdiction{}
-	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	mi := &file_roam_v1_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +980,7 @@ func (x *UpsertJurisdiction) String() string {
 func (*UpsertJurisdiction) ProtoMessage() {}
 
 func (x *UpsertJurisdiction) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	mi := &file_roam_v1_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +993,7 @@ func (x *UpsertJurisdiction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertJurisdiction.ProtoReflect.Descriptor instead.
 func (*UpsertJurisdiction) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpsertJurisdiction) GetJurisdiction() *Jurisdiction {
@@ -918,7 +1013,7 @@ type AddKey struct {
 
 func (x *AddKey) Reset() {
 	*x = AddKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	mi := &file_roam_v1_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1025,7 @@ func (x *AddKey) String() string {
 func (*AddKey) ProtoMessage() {}
 
 func (x *AddKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	mi := &file_roam_v1_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1038,7 @@ func (x *AddKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKey.ProtoReflect.Descriptor instead.
 func (*AddKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AddKey) GetKey() *IssuerKey {
@@ -966,7 +1061,7 @@ type SetKeyState struct {
 
 func (x *SetKeyState) Reset() {
 	*x = SetKeyState{}
-	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	mi := &file_roam_v1_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1073,7 @@ func (x *SetKeyState) String() string {
 func (*SetKeyState) ProtoMessage() {}
 
 func (x *SetKeyState) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	mi := &file_roam_v1_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1086,7 @@ func (x *SetKeyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyState.ProtoReflect.Descriptor instead.
 func (*SetKeyState) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetKeyState) GetKid() string {
@@ -1016,7 +1111,9 @@ func (x *SetKeyState) GetAt() int64 {
 }
 
 // ProposeAgreement proposes host ← issuer with terms. proposed_by is the
-// host or the issuer; the other party accepts.
+// host or the issuer; the other party accepts. For a new (or terminated)
+// pair it creates a proposed agreement; for an active or suspended one it
+// records a pending new version and leaves the current one in force.
 type ProposeAgreement struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Host           string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
@@ -1032,7 +1129,7 @@ type ProposeAgreement struct {
 
 func (x *ProposeAgreement) Reset() {
 	*x = ProposeAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	mi := &file_roam_v1_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1141,7 @@ func (x *ProposeAgreement) String() string {
 func (*ProposeAgreement) ProtoMessage() {}
 
 func (x *ProposeAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	mi := &file_roam_v1_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1154,7 @@ func (x *ProposeAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAgreement.ProtoReflect.Descriptor instead.
 func (*ProposeAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProposeAgreement) GetHost() string {
@@ -1109,8 +1206,10 @@ func (x *ProposeAgreement) GetAt() int64 {
 	return 0
 }
 
-// AcceptAgreement makes a proposed agreement active. version must be the
-// proposed version, so an acceptance never applies to terms it did not see.
+// AcceptAgreement makes a proposed agreement (or a pending new version)
+// active. version must be the proposed version, so an acceptance never
+// applies to terms it did not see. Accepting a pending version of a
+// suspended agreement resumes it under the new terms.
 type AcceptAgreement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1123,7 +1222,7 @@ type AcceptAgreement struct {
 
 func (x *AcceptAgreement) Reset() {
 	*x = AcceptAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	mi := &file_roam_v1_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1234,7 @@ func (x *AcceptAgreement) String() string {
 func (*AcceptAgreement) ProtoMessage() {}
 
 func (x *AcceptAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	mi := &file_roam_v1_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1247,7 @@ func (x *AcceptAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptAgreement.ProtoReflect.Descriptor instead.
 func (*AcceptAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AcceptAgreement) GetId() string {
@@ -1192,7 +1291,7 @@ type SuspendAgreement struct {
 
 func (x *SuspendAgreement) Reset() {
 	*x = SuspendAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	mi := &file_roam_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1303,7 @@ func (x *SuspendAgreement) String() string {
 func (*SuspendAgreement) ProtoMessage() {}
 
 func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	mi := &file_roam_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1316,7 @@ func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAgreement.ProtoReflect.Descriptor instead.
 func (*SuspendAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SuspendAgreement) GetId() string {
@@ -1261,7 +1360,7 @@ type TerminateAgreement struct {
 
 func (x *TerminateAgreement) Reset() {
 	*x = TerminateAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[14]
+	mi := &file_roam_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1372,7 @@ func (x *TerminateAgreement) String() string {
 func (*TerminateAgreement) ProtoMessage() {}
 
 func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[14]
+	mi := &file_roam_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1385,7 @@ func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateAgreement.ProtoReflect.Descriptor instead.
 func (*TerminateAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TerminateAgreement) GetId() string {
@@ -1329,7 +1428,7 @@ type RevokeCode struct {
 
 func (x *RevokeCode) Reset() {
 	*x = RevokeCode{}
-	mi := &file_roam_v1_registry_proto_msgTypes[15]
+	mi := &file_roam_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1440,7 @@ func (x *RevokeCode) String() string {
 func (*RevokeCode) ProtoMessage() {}
 
 func (x *RevokeCode) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[15]
+	mi := &file_roam_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1453,7 @@ func (x *RevokeCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCode.ProtoReflect.Descriptor instead.
 func (*RevokeCode) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeCode) GetJurisdiction() string {
@@ -1388,7 +1487,7 @@ type UpsertMember struct {
 
 func (x *UpsertMember) Reset() {
 	*x = UpsertMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[16]
+	mi := &file_roam_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1499,7 @@ func (x *UpsertMember) String() string {
 func (*UpsertMember) ProtoMessage() {}
 
 func (x *UpsertMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[16]
+	mi := &file_roam_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1512,7 @@ func (x *UpsertMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertMember.ProtoReflect.Descriptor instead.
 func (*UpsertMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpsertMember) GetMember() *Member {
@@ -1433,7 +1532,7 @@ type RemoveMember struct {
 
 func (x *RemoveMember) Reset() {
 	*x = RemoveMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[17]
+	mi := &file_roam_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1544,7 @@ func (x *RemoveMember) String() string {
 func (*RemoveMember) ProtoMessage() {}
 
 func (x *RemoveMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[17]
+	mi := &file_roam_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1557,7 @@ func (x *RemoveMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMember.ProtoReflect.Descriptor instead.
 func (*RemoveMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveMember) GetNodeId() string {
@@ -1492,7 +1591,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x06colors\x18\x01 \x03(\tR\x06colors\x12/\n" +
 	"\x14max_code_age_seconds\x18\x02 \x01(\x03R\x11maxCodeAgeSeconds\x12.\n" +
 	"\x13require_live_status\x18\x03 \x01(\bR\x11requireLiveStatus\x12B\n" +
-	"\x1emax_age_without_status_seconds\x18\x04 \x01(\x03R\x1amaxAgeWithoutStatusSeconds\"\xda\x02\n" +
+	"\x1emax_age_without_status_seconds\x18\x04 \x01(\x03R\x1amaxAgeWithoutStatusSeconds\"\x90\x03\n" +
 	"\tAgreement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x16\n" +
@@ -1505,7 +1604,17 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\vproposed_by\x18\t \x01(\tR\n" +
 	"proposedBy\x12(\n" +
 	"\x10state_changed_at\x18\n" +
-	" \x01(\x03R\x0estateChangedAt\"\xa1\x01\n" +
+	" \x01(\x03R\x0estateChangedAt\x124\n" +
+	"\apending\x18\v \x01(\v2\x1a.roam.v1.AgreementProposalR\apending\"\xee\x01\n" +
+	"\x11AgreementProposal\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12-\n" +
+	"\x05terms\x18\x02 \x01(\v2\x17.roam.v1.AgreementTermsR\x05terms\x12%\n" +
+	"\x0eeffective_from\x18\x03 \x01(\x03R\reffectiveFrom\x12'\n" +
+	"\x0feffective_until\x18\x04 \x01(\x03R\x0eeffectiveUntil\x12\x1f\n" +
+	"\vproposed_by\x18\x05 \x01(\tR\n" +
+	"proposedBy\x12\x1f\n" +
+	"\vproposed_at\x18\x06 \x01(\x03R\n" +
+	"proposedAt\"\xa1\x01\n" +
 	"\x06Member\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
 	"\fjurisdiction\x18\x02 \x01(\tR\fjurisdiction\x12!\n" +
@@ -1610,7 +1719,7 @@ func file_roam_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_roam_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_roam_v1_registry_proto_goTypes = []any{
 	(KeyState)(0),              // 0: roam.v1.KeyState
 	(AgreementState)(0),        // 1: roam.v1.AgreementState
@@ -1619,41 +1728,44 @@ var file_roam_v1_registry_proto_goTypes = []any{
 	(*IssuerKey)(nil),          // 4: roam.v1.IssuerKey
 	(*AgreementTerms)(nil),     // 5: roam.v1.AgreementTerms
 	(*Agreement)(nil),          // 6: roam.v1.Agreement
-	(*Member)(nil),             // 7: roam.v1.Member
-	(*RevokedCode)(nil),        // 8: roam.v1.RevokedCode
-	(*RegistrySnapshot)(nil),   // 9: roam.v1.RegistrySnapshot
-	(*Command)(nil),            // 10: roam.v1.Command
-	(*UpsertJurisdiction)(nil), // 11: roam.v1.UpsertJurisdiction
-	(*AddKey)(nil),             // 12: roam.v1.AddKey
-	(*SetKeyState)(nil),        // 13: roam.v1.SetKeyState
-	(*ProposeAgreement)(nil),   // 14: roam.v1.ProposeAgreement
-	(*AcceptAgreement)(nil),    // 15: roam.v1.AcceptAgreement
-	(*SuspendAgreement)(nil),   // 16: roam.v1.SuspendAgreement
-	(*TerminateAgreement)(nil), // 17: roam.v1.TerminateAgreement
-	(*RevokeCode)(nil),         // 18: roam.v1.RevokeCode
-	(*UpsertMember)(nil),       // 19: roam.v1.UpsertMember
-	(*RemoveMember)(nil),       // 20: roam.v1.RemoveMember
+	(*AgreementProposal)(nil),  // 7: roam.v1.AgreementProposal
+	(*Member)(nil),             // 8: roam.v1.Member
+	(*RevokedCode)(nil),        // 9: roam.v1.RevokedCode
+	(*RegistrySnapshot)(nil),   // 10: roam.v1.RegistrySnapshot
+	(*Command)(nil),            // 11: roam.v1.Command
+	(*UpsertJurisdiction)(nil), // 12: roam.v1.UpsertJurisdiction
+	(*AddKey)(nil),             // 13: roam.v1.AddKey
+	(*SetKeyState)(nil),        // 14: roam.v1.SetKeyState
+	(*ProposeAgreement)(nil),   // 15: roam.v1.ProposeAgreement
+	(*AcceptAgreement)(nil),    // 16: roam.v1.AcceptAgreement
+	(*SuspendAgreement)(nil),   // 17: roam.v1.SuspendAgreement
+	(*TerminateAgreement)(nil), // 18: roam.v1.TerminateAgreement
+	(*RevokeCode)(nil),         // 19: roam.v1.RevokeCode
+	(*UpsertMember)(nil),       // 20: roam.v1.UpsertMember
+	(*RemoveMember)(nil),       // 21: roam.v1.RemoveMember
 }
 var file_roam_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: roam.v1.IssuerKey.state:type_name -> roam.v1.KeyState
 	5,  // 1: roam.v1.Agreement.terms:type_name -> roam.v1.AgreementTerms
 	1,  // 2: roam.v1.Agreement.state:type_name -> roam.v1.AgreementState
-	3,  // 3: roam.v1.RegistrySnapshot.jurisdictions:type_name -> roam.v1.Jurisdiction
-	4,  // 4: roam.v1.RegistrySnapshot.keys:type_name -> roam.v1.IssuerKey
-	6,  // 5: roam.v1.RegistrySnapshot.agreements:type_name -> roam.v1.Agreement
-	7,  // 6: roam.v1.RegistrySnapshot.members:type_name -> roam.v1.Member
-	8,  // 7: roam.v1.RegistrySnapshot.revoked_codes:type_name -> roam.v1.RevokedCode
-	2,  // 8: roam.v1.Command.type:type_name -> roam.v1.CommandType
-	3,  // 9: roam.v1.UpsertJurisdiction.jurisdiction:type_name -> roam.v1.Jurisdiction
-	4,  // 10: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
-	0,  // 11: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
-	5,  // 12: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
-	7,  // 13: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 3: roam.v1.Agreement.pending:type_name -> roam.v1.AgreementProposal
+	5,  // 4: roam.v1.AgreementProposal.terms:type_name -> roam.v1.AgreementTerms
+	3,  // 5: roam.v1.RegistrySnapshot.jurisdictions:type_name -> roam.v1.Jurisdiction
+	4,  // 6: roam.v1.RegistrySnapshot.keys:type_name -> roam.v1.IssuerKey
+	6,  // 7: roam.v1.RegistrySnapshot.agreements:type_name -> roam.v1.Agreement
+	8,  // 8: roam.v1.RegistrySnapshot.members:type_name -> roam.v1.Member
+	9,  // 9: roam.v1.RegistrySnapshot.revoked_codes:type_name -> roam.v1.RevokedCode
+	2,  // 10: roam.v1.Command.type:type_name -> roam.v1.CommandType
+	3,  // 11: roam.v1.UpsertJurisdiction.jurisdiction:type_name -> roam.v1.Jurisdiction
+	4,  // 12: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
+	0,  // 13: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
+	5,  // 14: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
+	8,  // 15: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_roam_v1_registry_proto_init() }
@@ -1667,7 +1779,7 @@ func file_roam_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_v1_registry_proto_rawDesc), len(file_roam_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

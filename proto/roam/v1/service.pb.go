@@ -807,8 +807,10 @@ func (x *Decision) GetColor() string {
 
 type VerifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The presented code, e.g. "roam:eyJ...". At most 4096 bytes.
-	Payload string `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The presented code as scanned, e.g. "roam:eyJ...". Bytes, not a string:
+	// a scan may hold anything, and invalid UTF-8 must get a REJECT, not a
+	// transport error. At most 4096 bytes are examined.
+	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Host jurisdiction (GB/T 2260); defaults to the node's own.
 	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
 	// metro, residential, intercity, workplace or venue.
@@ -849,11 +851,11 @@ func (*VerifyRequest) Descriptor() ([]byte, []int) {
 	return file_roam_v1_service_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *VerifyRequest) GetPayload() string {
+func (x *VerifyRequest) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
 	}
-	return ""
+	return nil
 }
 
 func (x *VerifyRequest) GetHost() string {
@@ -922,8 +924,9 @@ func (x *VerifyResponse) GetDecision() *Decision {
 }
 
 type ExplainRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       string                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As VerifyRequest.payload.
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
 	Checkpoint    string                 `protobuf:"bytes,3,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
@@ -961,11 +964,11 @@ func (*ExplainRequest) Descriptor() ([]byte, []int) {
 	return file_roam_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *ExplainRequest) GetPayload() string {
+func (x *ExplainRequest) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
 	}
-	return ""
+	return nil
 }
 
 func (x *ExplainRequest) GetHost() string {
@@ -1587,7 +1590,7 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\x05color\x18\n" +
 	" \x01(\tR\x05color\"\x89\x01\n" +
 	"\rVerifyRequest\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\tR\apayload\x12\x12\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x03 \x01(\tR\n" +
@@ -1596,7 +1599,7 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\x0eVerifyResponse\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.roam.v1.DecisionR\bdecision\"\x8a\x01\n" +
 	"\x0eExplainRequest\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\tR\apayload\x12\x12\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x03 \x01(\tR\n" +
