@@ -1,7 +1,6 @@
 package provsim
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -45,29 +44,47 @@ func DialectFor(jurisdiction string) string {
 	return DialectZhejiang
 }
 
-// Validate reports the first bad field, naming it and the fix. It does not
-// modify cfg; New applies defaults.
+// ConfigError is the error Config.Validate returns: the bad field, its
+// value, what is wrong and how to fix it. Callers with another vocabulary
+// (roamd's flags) can re-word it from Field, Value and Problem.
+type ConfigError struct {
+	Field   string // Go field name: Jurisdiction, Dialect, DBPath, Clock or CodeTTL
+	Value   string // the bad value, formatted (quoted for strings); "" if empty or nil
+	Problem string // e.g. "is not a GB/T 2260 code"
+	Fix     string // e.g. `set six digits, e.g. "330000"`
+}
+
+func (e *ConfigError) Error() string {
+	v := ""
+	if e.Value != "" {
+		v = e.Value + " "
+	}
+	return "provsim config: " + e.Field + " " + v + e.Problem + ": " + e.Fix
+}
+
+// Validate reports the first bad field as a *ConfigError, naming it and the
+// fix. It does not modify cfg; New applies defaults.
 func (c Config) Validate() error {
 	if !isDivisionCode(c.Jurisdiction) {
-		return fmt.Errorf("provsim config: Jurisdiction %q is not a GB/T 2260 code: set six digits, e.g. \"330000\"", c.Jurisdiction)
+		return &ConfigError{"Jurisdiction", fmt.Sprintf("%q", c.Jurisdiction), "is not a GB/T 2260 code", `set six digits, e.g. "330000"`}
 	}
 	switch c.Dialect {
 	case DialectZhejiang, DialectBeijing:
 	default:
-		return fmt.Errorf("provsim config: Dialect %q is unknown: set %q or %q (DialectFor(%q) = %q)",
-			c.Dialect, DialectZhejiang, DialectBeijing, c.Jurisdiction, DialectFor(c.Jurisdiction))
+		return &ConfigError{"Dialect", fmt.Sprintf("%q", c.Dialect), "is unknown",
+			fmt.Sprintf("set %q or %q (DialectFor(%q) = %q)", DialectZhejiang, DialectBeijing, c.Jurisdiction, DialectFor(c.Jurisdiction))}
 	}
 	if c.DBPath == "" {
-		return errors.New("provsim config: DBPath is empty: set the path of the bbolt file to keep residents in")
+		return &ConfigError{"DBPath", "", "is empty", "set the path of the bbolt file to keep residents in"}
 	}
 	if c.Clock == nil {
-		return errors.New("provsim config: Clock is nil: set clock.Real{} or a *clock.Sim")
+		return &ConfigError{"Clock", "", "is nil", "set clock.Real{} or a *clock.Sim"}
 	}
 	if c.CodeTTL < 0 {
-		return fmt.Errorf("provsim config: CodeTTL %v is negative: set a positive duration or 0 for the default %v", c.CodeTTL, DefaultCodeTTL)
+		return &ConfigError{"CodeTTL", c.CodeTTL.String(), "is negative", fmt.Sprintf("set a positive duration or 0 for the default %v", DefaultCodeTTL)}
 	}
 	if c.CodeTTL != 0 && c.CodeTTL < time.Minute {
-		return fmt.Errorf("provsim config: CodeTTL %v is under a minute: set at least 1m or 0 for the default %v", c.CodeTTL, DefaultCodeTTL)
+		return &ConfigError{"CodeTTL", c.CodeTTL.String(), "is under a minute", fmt.Sprintf("set at least 1m or 0 for the default %v", DefaultCodeTTL)}
 	}
 	return nil
 }

@@ -11,6 +11,13 @@
 //     (colours, RFC 3339 times) or "beijing" (statuses 未见异常/居家观察/
 //     集中观察, "2006-01-02 15:04:05" times in UTC+8);
 //   - the admin API (enrol, report, set status, get) and a Client for it.
+//     Request bodies are strict (see decodeBody): required fields must be
+//     present and not null (400 missing_field), keys are case-sensitive,
+//     unknown keys are refused (bad_json) and so are duplicate keys
+//     (duplicate_key). A known path asked with the wrong method is 405 with
+//     an Allow header;
+//   - ID number checks (NormalizeIDNumber): the GB 11643 shape and birth
+//     date, not the check digit.
 //
 // It must not:
 //   - sign anything or know about roam codes, keys, agreements or Raft: the

@@ -19,6 +19,9 @@ func FuzzAdminAPI(f *testing.F) {
 	f.Add(uint8(1), []byte(`{"date":"2020-02-26","normal":true}`))
 	f.Add(uint8(2), []byte(`{"color":"red","reason":"close contact"}`))
 	f.Add(uint8(0), []byte(`{"id_number":1}`))
+	f.Add(uint8(1), []byte(`{"date":"2020-02-26"}`))
+	f.Add(uint8(1), []byte(`{"date":"2020-02-26","normal":true,"normal":false}`))
+	f.Add(uint8(0), []byte(`{"id_number":"330102999999991239","name":"a"}`))
 	clk := clock.NewSim(time.Date(2020, 2, 26, 9, 0, 0, 0, clock.CST))
 	srv, err := New(Config{Jurisdiction: "330000", Dialect: DialectZhejiang, DBPath: filepath.Join(f.TempDir(), "f.db"), Clock: clk})
 	if err != nil {

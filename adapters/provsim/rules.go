@@ -39,27 +39,44 @@ type Resident struct {
 }
 
 // Enrolment is the body of POST /admin/v1/residents.
+//
+// id_number and name are required: a body without them (or with null) is
+// refused with 400 missing_field. The other fields are optional and default
+// to the healthy answer: address "", symptoms false, confirmed_contact false,
+// travel_history none. Client always sends every field. Keys are
+// case-sensitive; unknown and duplicate keys are refused (bad_json,
+// duplicate_key).
 type Enrolment struct {
-	IDNumber         string   `json:"id_number"`
-	Name             string   `json:"name"`
-	Address          string   `json:"address"`
-	Symptoms         bool     `json:"symptoms"`
-	ConfirmedContact bool     `json:"confirmed_contact"`
-	TravelHistory    []string `json:"travel_history"` // GB/T 2260 codes visited in the last 14 days
+	IDNumber         string   `json:"id_number"`         // required
+	Name             string   `json:"name"`              // required
+	Address          string   `json:"address"`           // optional, default ""
+	Symptoms         bool     `json:"symptoms"`          // optional, default false
+	ConfirmedContact bool     `json:"confirmed_contact"` // optional, default false
+	TravelHistory    []string `json:"travel_history"`    // optional: GB/T 2260 codes visited in the last 14 days
 }
 
 // DailyReport is the body of POST /admin/v1/residents/{id_number}/reports.
+// Both fields are required (400 missing_field if absent or null): a missing
+// "normal" must not read as an abnormal report.
 type DailyReport struct {
-	Date   string `json:"date"` // YYYY-MM-DD, CST
-	Normal bool   `json:"normal"`
+	Date   string `json:"date"`   // required, YYYY-MM-DD, CST
+	Normal bool   `json:"normal"` // required
 }
 
 // StatusChange is the body of PUT /admin/v1/residents/{id_number}/status:
-// a contact-tracing decision.
+// a contact-tracing decision. Both fields are required (400 missing_field).
 type StatusChange struct {
-	Color  adapters.Color `json:"color"`
-	Reason string         `json:"reason"`
+	Color  adapters.Color `json:"color"`  // required: green, yellow or red
+	Reason string         `json:"reason"` // required, non-blank
 }
+
+// The JSON keys of the admin request bodies, for decodeBody: every key
+// allowed, and the ones that must be present and not null.
+var (
+	enrolmentKeys    = bodyKeys{required: []string{"id_number", "name"}, optional: []string{"address", "symptoms", "confirmed_contact", "travel_history"}}
+	dailyReportKeys  = bodyKeys{required: []string{"date", "normal"}}
+	statusChangeKeys = bodyKeys{required: []string{"color", "reason"}}
+)
 
 // ruleError is a refusal with an HTTP status and a stable snake_case code.
 type ruleError struct {
@@ -82,26 +99,55 @@ func notFound(code, format string, args ...any) *ruleError {
 	return &ruleError{404, code, fmt.Sprintf(format, args...)}
 }
 
-// NormalizeIDNumber checks the shape of a resident identity card number
-// (GB 11643-1999: 17 digits then a digit or X) and returns it with a lower
-// case x upper-cased. The check digit is not verified, so that demo data need
-// not carry real checksums.
-func NormalizeIDNumber(s string) (string, bool) {
+// NormalizeIDNumber checks a resident identity card number against
+// GB 11643-1999 and returns it with a lower case x upper-cased. It checks:
+//   - the shape: 17 digits then a digit or X (x is accepted);
+//   - the birth date in digits 7 to 14 (YYYYMMDD): a real calendar date
+//     from 1900-01-01 up to today, today being the CST calendar day of t
+//     (pass the injected clock's time, never the wall clock).
+//
+// Non-goal: the ISO 7064 MOD 11-2 check digit (character 18) is not
+// verified. The demo and the federation tests use made-up numbers such as
+// 330106198801011234 whose check digits are wrong, and a resident's number is
+// an opaque key to the federation; a real backend would verify it.
+func NormalizeIDNumber(s string, t time.Time) (string, error) {
+	id, err := checkIDNumber("id_number", s, midnight(t))
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// minBirthDate is the earliest birth date NormalizeIDNumber accepts.
+var minBirthDate = time.Date(1900, 1, 1, 0, 0, 0, 0, clock.CST)
+
+// checkIDNumber is NormalizeIDNumber with a refusal that names field (the
+// JSON field, path segment or query parameter the number came from).
+func checkIDNumber(field, s string, today time.Time) (string, *ruleError) {
 	if len(s) != 18 {
-		return "", false
+		return "", badRequest("invalid_id_number", "%s must be 18 characters: 17 digits then a digit or X", field)
 	}
 	for i := 0; i < 17; i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return "", false
+			return "", badRequest("invalid_id_number", "%s must be 18 characters: 17 digits then a digit or X", field)
 		}
 	}
 	switch c := s[17]; {
 	case c >= '0' && c <= '9', c == 'X':
-		return s, true
 	case c == 'x':
-		return s[:17] + "X", true
+		s = s[:17] + "X"
+	default:
+		return "", badRequest("invalid_id_number", "%s must be 18 characters: 17 digits then a digit or X", field)
 	}
-	return "", false
+	birth, err := time.ParseInLocation("20060102", s[6:14], clock.CST)
+	if err != nil || birth.Format("20060102") != s[6:14] {
+		return "", badRequest("invalid_id_number", "%s has birth date digits %s (characters 7-14) that are not a YYYYMMDD calendar date", field, s[6:14])
+	}
+	if birth.Before(minBirthDate) || birth.After(today) {
+		return "", badRequest("invalid_id_number", "%s has birth date %s, outside %s to today (%s)",
+			field, birth.Format(DateLayout), minBirthDate.Format(DateLayout), today.Format(DateLayout))
+	}
+	return s, nil
 }
 
 func checkText(field, s string, required bool, maxRunes int) *ruleError {
@@ -125,9 +171,9 @@ func checkText(field, s string, required bool, maxRunes int) *ruleError {
 // newResident applies the enrolment rules: red for symptoms or a confirmed
 // contact, yellow for travel through Hubei (GB/T 2260 prefix 42), else green.
 func newResident(e Enrolment, today time.Time) (*Resident, *ruleError) {
-	id, ok := NormalizeIDNumber(e.IDNumber)
-	if !ok {
-		return nil, badRequest("invalid_id_number", "id_number must be 18 characters: 17 digits then a digit or X")
+	id, rerr := checkIDNumber("id_number", e.IDNumber, today)
+	if rerr != nil {
+		return nil, rerr
 	}
 	if err := checkText("name", e.Name, true, 64); err != nil {
 		return nil, err

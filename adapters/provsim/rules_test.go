@@ -1,6 +1,7 @@
 package provsim
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,12 @@ func TestEnrolRejects(t *testing.T) {
 		{"control char in name", Enrolment{IDNumber: "330102199001011234", Name: "a\x00b"}, "invalid_name"},
 		{"bad utf8 name", Enrolment{IDNumber: "330102199001011234", Name: "\xff"}, "invalid_name"},
 		{"bad travel code", Enrolment{IDNumber: "330102199001011234", Name: "a", TravelHistory: []string{"42"}}, "invalid_travel_history"},
+		{"impossible birth date", Enrolment{IDNumber: "330102999999991239", Name: "a"}, "invalid_id_number"},
+		{"month 13", Enrolment{IDNumber: "330102199013011234", Name: "a"}, "invalid_id_number"},
+		{"day 00", Enrolment{IDNumber: "330102199001001234", Name: "a"}, "invalid_id_number"},
+		{"february 29 of a common year", Enrolment{IDNumber: "330102190002291234", Name: "a"}, "invalid_id_number"},
+		{"born 1899-12-31", Enrolment{IDNumber: "330102189912311234", Name: "a"}, "invalid_id_number"},
+		{"born tomorrow", Enrolment{IDNumber: "330102202002271234", Name: "a"}, "invalid_id_number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +201,37 @@ func TestStatusRejects(t *testing.T) {
 	}
 }
 
+func TestNormalizeIDNumber(t *testing.T) {
+	now := time.Date(2020, 2, 26, 23, 59, 0, 0, clock.CST) // day0, late evening
+	accept := []string{
+		// Made-up numbers used by the demo and federation tests: their
+		// check digits are mostly wrong, which is why it is not verified.
+		"330106198801011234", "330102199203045678", "330104198507079012", "330108197912123456",
+		"110105199002021237", "330106198801019999", "330102199001011234", "110102199001011234",
+		"120102199001011234", "330106198001011234", "33010219900101123X",
+		"330102190001011234", // 1900-01-01, the earliest
+		"330102200002291234", // 2000-02-29, a leap day
+		"330102202002261234", // born today
+	}
+	for _, id := range accept {
+		if got, err := NormalizeIDNumber(id, now); err != nil || got != id {
+			t.Errorf("NormalizeIDNumber(%s) = %q, %v; want accepted", id, got, err)
+		}
+	}
+	if got, err := NormalizeIDNumber("33010219900101123x", now); err != nil || got != "33010219900101123X" {
+		t.Errorf("lower-case x: %q %v", got, err)
+	}
+	// UTC 2020-02-26T16:30Z is already 2020-02-27 in CST: born that day is fine.
+	if _, err := NormalizeIDNumber("330102202002271234", time.Date(2020, 2, 26, 16, 30, 0, 0, time.UTC)); err != nil {
+		t.Errorf("today is the CST calendar day: %v", err)
+	}
+	for _, id := range []string{"330102999999991239", "330102199002301234", "330102189912311234", "330102202002271234", "3301021990010112", "33010219900101123Y", ""} {
+		if _, err := NormalizeIDNumber(id, now); err == nil {
+			t.Errorf("NormalizeIDNumber(%q) accepted", id)
+		}
+	}
+}
+
 func TestDialectFor(t *testing.T) {
 	for j, want := range map[string]string{"110000": DialectBeijing, "120000": DialectBeijing, "130000": DialectBeijing,
 		"330000": DialectZhejiang, "410000": DialectZhejiang, "110100": DialectZhejiang} {
@@ -217,6 +255,7 @@ func TestConfigValidate(t *testing.T) {
 		{"DBPath", func(c *Config) { c.DBPath = "" }},
 		{"Clock", func(c *Config) { c.Clock = nil }},
 		{"CodeTTL", func(c *Config) { c.CodeTTL = -time.Second }},
+		{"CodeTTL", func(c *Config) { c.CodeTTL = 30 * time.Second }},
 	}
 	for _, tt := range tests {
 		c := ok
@@ -224,6 +263,10 @@ func TestConfigValidate(t *testing.T) {
 		err := c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%s: got %v, want an error naming the field", tt.field, err)
+		}
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field || ce.Problem == "" || ce.Fix == "" {
+			t.Errorf("%s: got %#v, want a *ConfigError for the field", tt.field, err)
 		}
 	}
 }

@@ -1,14 +1,12 @@
 package provsim
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -118,10 +116,37 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /bjjkb/api/v1/jkb", s.handleIssue("sfzh", bjView))
 		mux.HandleFunc("GET /bjjkb/api/v1/jkb/{code}", s.handleLookup(bjView))
 	}
+	// The catch-all answers in JSON. Because it matches every method, the
+	// mux never answers 405 itself: allowedMethods asks it which methods
+	// the path has routes for.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, &ruleError{http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("method %s is not allowed on this path: use %s", r.Method, strings.Join(allow, " or "))})
+			return
+		}
 		writeError(w, notFound("not_found", "no route for %s %s on this %s-dialect backend", r.Method, r.URL.Path, s.cfg.Dialect))
 	})
 	return recoverJSON(mux)
+}
+
+// routeMethods are the methods allowedMethods tries.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowedMethods returns the methods that have a route (other than the
+// catch-all "/") for r's path, in routeMethods order. GET routes also
+// serve HEAD.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 func recoverJSON(h http.Handler) http.Handler {
@@ -154,34 +179,8 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal", "message": "storage error"})
 }
 
-// decodeBody reads one strict JSON object (unknown fields and trailing data
-// rejected) of at most MaxRequestBody bytes into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) *ruleError {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &ruleError{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds %d bytes", MaxRequestBody)}
-		}
-		return badRequest("bad_body", "reading request body: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("bad_json", "request body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("bad_json", "request body has data after the JSON object")
-	}
-	return nil
-}
-
-func pathID(r *http.Request) (string, *ruleError) {
-	id, ok := NormalizeIDNumber(r.PathValue("id"))
-	if !ok {
-		return "", badRequest("invalid_id_number", "id_number in the path must be 18 characters: 17 digits then a digit or X")
-	}
-	return id, nil
+func (s *Server) pathID(r *http.Request) (string, *ruleError) {
+	return checkIDNumber("id_number in the path", r.PathValue("id"), s.today())
 }
 
 func (s *Server) today() time.Time { return midnight(s.cfg.Clock.Now()) }
@@ -208,7 +207,7 @@ func putResident(tx *bolt.Tx, r *Resident) error {
 
 func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
 	var e Enrolment
-	if err := decodeBody(w, r, &e); err != nil {
+	if err := decodeBody(w, r, &e, enrolmentKeys); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -231,7 +230,7 @@ func (s *Server) handleEnrol(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
-	id, rerr := pathID(r)
+	id, rerr := s.pathID(r)
 	if rerr != nil {
 		writeError(w, rerr)
 		return
@@ -249,13 +248,13 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
-	id, rerr := pathID(r)
+	id, rerr := s.pathID(r)
 	if rerr != nil {
 		writeError(w, rerr)
 		return
 	}
 	var rep DailyReport
-	if err := decodeBody(w, r, &rep); err != nil {
+	if err := decodeBody(w, r, &rep, dailyReportKeys); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -286,13 +285,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	id, rerr := pathID(r)
+	id, rerr := s.pathID(r)
 	if rerr != nil {
 		writeError(w, rerr)
 		return
 	}
 	var sc StatusChange
-	if err := decodeBody(w, r, &sc); err != nil {
+	if err := decodeBody(w, r, &sc, statusChangeKeys); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -334,9 +333,9 @@ func (s *Server) handleIssue(param string, view codeView) http.HandlerFunc {
 			writeError(w, badRequest("invalid_id_number", "give exactly one %s query parameter", param))
 			return
 		}
-		id, ok := NormalizeIDNumber(q.Get(param))
-		if !ok {
-			writeError(w, badRequest("invalid_id_number", "%s must be 18 characters: 17 digits then a digit or X", param))
+		id, rerr := checkIDNumber(param, q.Get(param), s.today())
+		if rerr != nil {
+			writeError(w, rerr)
 			return
 		}
 		codeID, err := s.newCodeID()

@@ -228,27 +228,65 @@ func TestAdminBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := `{"id_number":"` + testID + `","name":"` + strings.Repeat("a", MaxRequestBody) + `"}`
+	rep := "/admin/v1/residents/" + testID + "/reports"
+	status := "/admin/v1/residents/" + testID + "/status"
 	tests := []struct {
 		name, method, path, body string
 		status                   int
 		code                     string
+		allow                    string // want this Allow header if set
 	}{
-		{"not json", "POST", "/admin/v1/residents", "hello", 400, "bad_json"},
-		{"unknown field", "POST", "/admin/v1/residents", `{"id_number":"` + testID + `","name":"a","colour":"green"}`, 400, "bad_json"},
-		{"trailing data", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234","name":"a"}{}`, 400, "bad_json"},
-		{"wrong type", "POST", "/admin/v1/residents", `{"id_number":18,"name":"a"}`, 400, "bad_json"},
-		{"oversized", "POST", "/admin/v1/residents", big, 413, "body_too_large"},
-		{"empty body", "POST", "/admin/v1/residents", "", 400, "bad_json"},
-		{"null body", "POST", "/admin/v1/residents", "null", 400, "invalid_id_number"},
-		{"bad date", "POST", "/admin/v1/residents/" + testID + "/reports", `{"date":"2020-2-27","normal":true}`, 400, "invalid_date"},
-		{"impossible date", "POST", "/admin/v1/residents/" + testID + "/reports", `{"date":"2020-02-30","normal":true}`, 400, "invalid_date"},
-		{"future report", "POST", "/admin/v1/residents/" + testID + "/reports", `{"date":"2020-03-27","normal":true}`, 409, "report_in_future"},
-		{"bad path id", "GET", "/admin/v1/residents/abc", "", 400, "invalid_id_number"},
-		{"bad colour", "PUT", "/admin/v1/residents/" + testID + "/status", `{"color":"purple","reason":"x"}`, 400, "invalid_color"},
-		{"no reason", "PUT", "/admin/v1/residents/" + testID + "/status", `{"color":"red"}`, 400, "invalid_reason"},
-		{"status unknown resident", "PUT", "/admin/v1/residents/110102199001011234/status", `{"color":"red","reason":"x"}`, 404, "unknown_resident"},
-		{"wrong method", "DELETE", "/admin/v1/residents/" + testID, "", 404, "not_found"},
-		{"unknown path", "GET", "/nope", "", 404, "not_found"},
+		{"not json", "POST", "/admin/v1/residents", "hello", 400, "bad_json", ""},
+		{"unknown field", "POST", "/admin/v1/residents", `{"id_number":"` + testID + `","name":"a","colour":"green"}`, 400, "bad_json", ""},
+		{"trailing data", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234","name":"a"}{}`, 400, "bad_json", ""},
+		{"wrong type", "POST", "/admin/v1/residents", `{"id_number":18,"name":"a"}`, 400, "bad_json", ""},
+		{"oversized", "POST", "/admin/v1/residents", big, 413, "body_too_large", ""},
+		{"empty body", "POST", "/admin/v1/residents", "", 400, "bad_json", ""},
+		{"truncated body", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234"`, 400, "bad_json", ""},
+		{"null body", "POST", "/admin/v1/residents", "null", 400, "bad_json", ""},
+		{"array body", "POST", "/admin/v1/residents", `[{"id_number":"110102199001011234","name":"a"}]`, 400, "bad_json", ""},
+		{"too deep", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234","name":"a","travel_history":[[[[[[[[[]]]]]]]]]}`, 400, "bad_json", ""},
+		// Required fields: absent or null is missing_field, never a zero value.
+		{"report without normal", "POST", rep, `{"date":"2020-03-08"}`, 400, "missing_field", ""},
+		{"report with null normal", "POST", rep, `{"date":"2020-02-26","normal":null}`, 400, "missing_field", ""},
+		{"report without date", "POST", rep, `{"normal":true}`, 400, "missing_field", ""},
+		{"report empty object", "POST", rep, `{}`, 400, "missing_field", ""},
+		{"enrol without name", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234"}`, 400, "missing_field", ""},
+		{"enrol with null name", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234","name":null}`, 400, "missing_field", ""},
+		{"enrol without id_number", "POST", "/admin/v1/residents", `{"name":"a","symptoms":true}`, 400, "missing_field", ""},
+		{"status without color", "PUT", status, `{"reason":"close contact"}`, 400, "missing_field", ""},
+		{"no reason", "PUT", status, `{"color":"red"}`, 400, "missing_field", ""},
+		{"blank reason", "PUT", status, `{"color":"red","reason":"  "}`, 400, "invalid_reason", ""},
+		// Keys are case-sensitive: encoding/json would take "Normal" for "normal".
+		{"case-variant key", "POST", rep, `{"date":"2020-02-26","Normal":true}`, 400, "bad_json", ""},
+		{"case-variant second key", "POST", rep, `{"date":"2020-02-26","normal":true,"NORMAL":false}`, 400, "bad_json", ""},
+		// Duplicate keys: encoding/json would keep the last.
+		{"duplicate name", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234","name":"a","name":"b"}`, 400, "duplicate_key", ""},
+		{"duplicate normal", "POST", rep, `{"date":"2020-02-26","normal":true,"normal":false}`, 400, "duplicate_key", ""},
+		{"duplicate via escape", "POST", rep, `{"date":"2020-02-26","normal":true,"norm\u0061l":false}`, 400, "duplicate_key", ""},
+		{"duplicate color", "PUT", status, `{"color":"green","reason":"x","color":"red"}`, 400, "duplicate_key", ""},
+		{"nested duplicate", "POST", "/admin/v1/residents", `{"id_number":"110102199001011234","name":"a","travel_history":[{"a":1,"a":2}]}`, 400, "duplicate_key", ""},
+		// GB 11643 birth dates (characters 7-14) must be real, 1900-01-01..today.
+		{"impossible birth date", "POST", "/admin/v1/residents", `{"id_number":"330102999999991239","name":"a"}`, 400, "invalid_id_number", ""},
+		{"february 30 birth date", "POST", "/admin/v1/residents", `{"id_number":"330102199002301234","name":"a"}`, 400, "invalid_id_number", ""},
+		{"born before 1900", "POST", "/admin/v1/residents", `{"id_number":"330102189912311234","name":"a"}`, 400, "invalid_id_number", ""},
+		{"born after today", "POST", "/admin/v1/residents", `{"id_number":"330102202002271234","name":"a"}`, 400, "invalid_id_number", ""},
+		{"impossible birth date in path", "GET", "/admin/v1/residents/330102999999991239", "", 400, "invalid_id_number", ""},
+		{"impossible birth date in query", "GET", "/zjhc/v1/codes?idNo=330102999999991239", "", 400, "invalid_id_number", ""},
+		{"bad date", "POST", rep, `{"date":"2020-2-27","normal":true}`, 400, "invalid_date", ""},
+		{"impossible date", "POST", rep, `{"date":"2020-02-30","normal":true}`, 400, "invalid_date", ""},
+		{"future report", "POST", rep, `{"date":"2020-03-27","normal":true}`, 409, "report_in_future", ""},
+		{"bad path id", "GET", "/admin/v1/residents/abc", "", 400, "invalid_id_number", ""},
+		{"bad colour", "PUT", status, `{"color":"purple","reason":"x"}`, 400, "invalid_color", ""},
+		{"status unknown resident", "PUT", "/admin/v1/residents/110102199001011234/status", `{"color":"red","reason":"x"}`, 404, "unknown_resident", ""},
+		// A known path with the wrong method is 405 with Allow, not 404.
+		{"wrong method", "DELETE", "/admin/v1/residents/" + testID, "", 405, "method_not_allowed", "GET, HEAD"},
+		{"get enrol path", "GET", "/admin/v1/residents", "", 405, "method_not_allowed", "POST"},
+		{"post status", "POST", status, `{"color":"red","reason":"x"}`, 405, "method_not_allowed", "PUT"},
+		{"put reports", "PUT", rep, `{"date":"2020-02-26","normal":true}`, 405, "method_not_allowed", "POST"},
+		{"delete code", "DELETE", "/zjhc/v1/codes/abc", "", 405, "method_not_allowed", "GET, HEAD"},
+		{"other dialect path", "DELETE", "/bjjkb/api/v1/jkb/abc", "", 404, "not_found", ""},
+		{"unknown path", "GET", "/nope", "", 404, "not_found", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,7 +304,15 @@ func TestAdminBadInput(t *testing.T) {
 			if resp.StatusCode != tt.status || eb.Error != tt.code || eb.Message == "" {
 				t.Fatalf("got %d %s (%s), want %d %s", resp.StatusCode, eb.Error, eb.Message, tt.status, tt.code)
 			}
+			if got := resp.Header.Get("Allow"); got != tt.allow {
+				t.Fatalf("Allow %q, want %q", got, tt.allow)
+			}
 		})
+	}
+	// None of the refused requests changed the resident.
+	r, err := e.client.Get(context.Background(), testID)
+	if err != nil || r.Color != adapters.Green || r.Ver != 1 || r.LastReport != "" || r.StatusReason != "" {
+		t.Fatalf("refused requests changed the resident: %+v %v", r, err)
 	}
 }
 

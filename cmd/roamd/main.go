@@ -97,17 +97,42 @@ func newProvsim() *cobra.Command {
 			if start != "" {
 				t, err := time.Parse(time.RFC3339, start)
 				if err != nil {
-					return fmt.Errorf("--sim-start: %v (want RFC 3339, e.g. 2020-02-26T08:00:00+08:00)", err)
+					// A plain date is midnight China Standard Time.
+					var derr error
+					if t, derr = time.ParseInLocation(time.DateOnly, start, clock.CST); derr != nil {
+						return fmt.Errorf("--sim-start %q is neither a date nor an RFC 3339 time: give e.g. 2020-02-26 (midnight UTC+8) or 2020-02-26T08:00:00+08:00", start)
+					}
 				}
 				clk = clock.NewSim(t)
 			}
 			if dataDir == "" {
-				return errors.New("--data-dir is required: residents and reports are kept on disk")
+				return errors.New("--data-dir is required: give a directory to keep residents and reports in, e.g. --data-dir ./provsim-data")
+			}
+			cfg := provsim.Config{Jurisdiction: jur, Dialect: dialect, DBPath: filepath.Join(dataDir, "provsim-"+jur+".db"), Clock: clk, CodeTTL: ttl}
+			// Validate before touching the disk, and word the errors in
+			// flags rather than Config's Go field names.
+			if err := cfg.Validate(); err != nil {
+				var ce *provsim.ConfigError
+				if !errors.As(err, &ce) {
+					return err
+				}
+				switch ce.Field {
+				case "Jurisdiction":
+					return fmt.Errorf("--jurisdiction %s %s: give a six-digit province code, e.g. --jurisdiction 330000", ce.Value, ce.Problem)
+				case "Dialect":
+					return fmt.Errorf("--dialect %s %s: give --dialect %s or --dialect %s, or omit it (%s for --jurisdiction %s)",
+						ce.Value, ce.Problem, provsim.DialectZhejiang, provsim.DialectBeijing, provsim.DialectFor(jur), jur)
+				case "CodeTTL":
+					return fmt.Errorf("--code-ttl %s %s: give at least 1m, e.g. --code-ttl 24h, or 0 for the default %v", ce.Value, ce.Problem, provsim.DefaultCodeTTL)
+				case "DBPath":
+					return fmt.Errorf("--data-dir %s: give a directory to keep residents and reports in", ce.Problem)
+				}
+				return err
 			}
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return err
 			}
-			srv, err := provsim.New(provsim.Config{Jurisdiction: jur, Dialect: dialect, DBPath: filepath.Join(dataDir, "provsim-"+jur+".db"), Clock: clk, CodeTTL: ttl})
+			srv, err := provsim.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -134,7 +159,7 @@ func newProvsim() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7601", "host:port to serve HTTP on")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for the backend's bbolt database")
 	cmd.Flags().StringVar(&dialect, "dialect", "", "zhejiang (colours) or beijing (statuses); default from the jurisdiction")
-	cmd.Flags().StringVar(&start, "sim-start", "", "run on a simulated clock starting at this RFC 3339 time (default: wall clock)")
+	cmd.Flags().StringVar(&start, "sim-start", "", "run on a simulated clock starting at this RFC 3339 time, or at midnight UTC+8 of this YYYY-MM-DD date (default: wall clock)")
 	cmd.Flags().DurationVar(&ttl, "code-ttl", provsim.DefaultCodeTTL, "native code lifetime")
 	_ = cmd.MarkFlagRequired("jurisdiction")
 	return cmd
