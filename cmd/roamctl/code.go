@@ -100,7 +100,7 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 			if err != nil {
 				return err
 			}
-			req := &roamv1.ExplainRequest{Payload: payload, Host: host, Checkpoint: checkpoint}
+			req := &roamv1.ExplainRequest{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
 			if at != "" {
 				t, err := parseTime("at", at)
 				if err != nil {

@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -32,12 +36,30 @@ func main() {
 	}
 }
 
-// describe turns a gRPC status into "Code: message".
+// describe turns a gRPC status into "Code: message", with a hint when the
+// failure looks like --addr is not a gRPC server at all (an HTTP/1 server
+// answers the HTTP/2 preface with garbage: "frame too large" and the like).
 func describe(err error) string {
-	if st, ok := status.FromError(err); ok && st.Code() != 0 {
-		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK {
+		msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+		if (st.Code() == codes.Unavailable || st.Code() == codes.Internal) && notGRPC(st.Message()) {
+			msg += "\n  is --addr a roamd gRPC address? (the demo's nodes are 127.0.0.1:7410-7414)"
+		}
+		return msg
 	}
 	return err.Error()
+}
+
+// notGRPC reports whether a transport error says the peer does not speak
+// gRPC over HTTP/2.
+func notGRPC(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"http2", "frame too large", "malformed http"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // globals are the flags every command shares.
@@ -57,7 +79,7 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envOr("ROAM_ADDR", "127.0.0.1:7410"), "node gRPC address host:port (env ROAM_ADDR)")
-	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each call")
+	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each call (positive, e.g. 10s)")
 	pf.BoolVar(&g.json, "json", false, "print JSON")
 	root.AddCommand(
 		newReadCmd(g, "jurisdictions", "List jurisdictions"),
@@ -81,9 +103,42 @@ func envOr(k, def string) string {
 	return def
 }
 
-// dial connects to --addr; the caller closes the connection.
+// dial checks --addr and --timeout, then connects to --addr; the caller
+// closes the connection. Checking first matters: grpc.NewClient would take
+// "127.0.0.1" as host 127.0.0.1, port 443, and fail only at the first call
+// with a misleading "connection refused".
 func (g *globals) dial() (*grpc.ClientConn, error) {
+	if err := checkAddr(g.addr); err != nil {
+		return nil, err
+	}
+	if g.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout must be positive (got %s; e.g. 10s)", g.timeout)
+	}
 	return grpc.NewClient(g.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// checkAddr accepts host:port with a numeric port 1-65535. A target with a
+// gRPC resolver scheme (dns:///, unix:, passthrough:///) is passed through.
+func checkAddr(addr string) error {
+	const eg = "(e.g. 127.0.0.1:7410)"
+	if addr == "" {
+		return fmt.Errorf("--addr is empty: give a node's gRPC host:port %s", eg)
+	}
+	if strings.Contains(addr, "://") || strings.HasPrefix(addr, "unix:") {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) && ae.Err == "missing port in address" {
+			return fmt.Errorf("--addr %s: missing port %s", addr, eg)
+		}
+		return fmt.Errorf("--addr %s: not host:port %s", addr, eg)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("--addr %s: port %q is not a number 1-65535 %s", addr, port, eg)
+	}
+	return nil
 }
 
 func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {

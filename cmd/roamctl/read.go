@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -57,7 +58,7 @@ func newReadCmd(g *globals, what, short string) *cobra.Command {
 				fmt.Fprintln(tw, "ID\tHOST ← ISSUER\tVERSION\tSTATE\tFROM\tUNTIL\tTERMS")
 				for _, a := range r.GetAgreements() {
 					t := a.GetTerms()
-					terms := fmt.Sprintf("colors=%v live=%v max_age_without_status=%ds", t.GetColors(), t.GetRequireLiveStatus(), t.GetMaxAgeWithoutStatusSeconds())
+					terms := fmt.Sprintf("colors=%s live=%v max_age_without_status=%ds", colorsText(t.GetColors()), t.GetRequireLiveStatus(), t.GetMaxAgeWithoutStatusSeconds())
 					fmt.Fprintf(tw, "%s\t%s ← %s\tv%d\t%s\t%s\t%s\t%s\n", a.GetId(), a.GetHost(), a.GetIssuer(), a.GetVersion(), word(a.GetState()), fmtTime(a.GetEffectiveFrom()), fmtTime(a.GetEffectiveUntil()), terms)
 				}
 			case "members":
@@ -116,4 +117,13 @@ func newClusterCmd(g *globals) *cobra.Command {
 		},
 	})
 	return c
+}
+
+// colorsText prints an agreement's recognised colours; none listed means
+// every colour is recognised.
+func colorsText(colors []string) string {
+	if len(colors) == 0 {
+		return "all"
+	}
+	return strings.Join(colors, ",")
 }

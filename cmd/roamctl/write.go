@@ -13,6 +13,9 @@ import (
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
+// asNotAuthenticated qualifies every --as flag: it is a claim, not a proof.
+const asNotAuthenticated = "Until signed commands land (issue 3), the node does not authenticate it: anyone who can reach --addr can act as any jurisdiction"
+
 func newAgreementCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "agreement", Short: "Propose, accept, suspend or terminate a mutual-recognition agreement (host ← issuer)"}
 
@@ -60,7 +63,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 	pf := propose.Flags()
 	pf.StringVar(&host, "host", "", "host jurisdiction (recognises the codes)")
 	pf.StringVar(&issuer, "issuer", "", "issuer jurisdiction (issues the codes)")
-	pf.StringVar(&as, "as", "", "proposing party: the host (default) or the issuer")
+	pf.StringVar(&as, "as", "", "acting jurisdiction, the proposing party: the host (default) or the issuer. "+asNotAuthenticated)
 	pf.StringVar(&from, "from", "", "effective from (RFC 3339 or YYYY-MM-DD, UTC+8)")
 	pf.StringVar(&until, "until", "", "effective until (optional)")
 	pf.StringVar(&colors, "colors", "", "comma-separated colours recognised (default all)")
@@ -88,7 +91,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 			return g.propose(cmd, &roamv1.AcceptAgreement{Id: args[0], Version: version, AcceptedBy: acceptAs, At: time.Now().Unix()})
 		},
 	}
-	accept.Flags().StringVar(&acceptAs, "as", "", "accepting party (the one that did not propose)")
+	accept.Flags().StringVar(&acceptAs, "as", "", "acting jurisdiction, the accepting party (the one that did not propose). "+asNotAuthenticated)
 	accept.Flags().Uint64Var(&version, "version", 0, "terms version to accept (default: the current proposal)")
 
 	stateCmd := func(use, short string, mk func(id, by, why string) any) *cobra.Command {
@@ -110,7 +113,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 				return nil
 			},
 		}
-		cmd.Flags().StringVar(&by, "as", "", "acting party (host or issuer)")
+		cmd.Flags().StringVar(&by, "as", "", "acting jurisdiction (host or issuer). "+asNotAuthenticated)
 		cmd.Flags().StringVar(&why, "reason", "", "why, for the record")
 		return cmd
 	}
@@ -180,7 +183,7 @@ func newKeyCmd(g *globals) *cobra.Command {
 
 	var jur, jwkFile, addAlg, nbf, naf string
 	add := &cobra.Command{
-		Use:   "add --jurisdiction 330000 --jwk FILE",
+		Use:   "add --jurisdiction 330000 --jwk FILE --not-before 2020-02-26",
 		Short: "Register a public issuer key (kid = RFC 7638 thumbprint)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -188,6 +191,13 @@ func newKeyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if err := requireFlag("jwk", jwkFile); err != nil {
+				return err
+			}
+			if nbf == "" {
+				return fmt.Errorf("--not-before is required: the time the key starts signing, e.g. 2020-02-26 (the demo runs in 2020)")
+			}
+			nb, err := parseTime("not-before", nbf)
+			if err != nil {
 				return err
 			}
 			b, err := os.ReadFile(jwkFile)
@@ -203,12 +213,6 @@ func newKeyCmd(g *globals) *cobra.Command {
 				b = k
 				if kid, _, err = roamjws.ParsePublicJWK(b, addAlg); err != nil {
 					return fmt.Errorf("--jwk: %w", err)
-				}
-			}
-			nb := time.Now()
-			if nbf != "" {
-				if nb, err = parseTime("not-before", nbf); err != nil {
-					return err
 				}
 			}
 			na, err := parseTime("not-after", naf)
@@ -228,7 +232,7 @@ func newKeyCmd(g *globals) *cobra.Command {
 	add.Flags().StringVar(&jur, "jurisdiction", "", "owning jurisdiction")
 	add.Flags().StringVar(&jwkFile, "jwk", "", "JWK file (public; a private JWK is reduced to its public half)")
 	add.Flags().StringVar(&addAlg, "alg", roamjws.ES256, "ES256 or EdDSA")
-	add.Flags().StringVar(&nbf, "not-before", "", "validity start (default now)")
+	add.Flags().StringVar(&nbf, "not-before", "", "validity start, required (RFC 3339 or YYYY-MM-DD, UTC+8); no default, since the node's clock may be simulated (the demo runs in 2020)")
 	add.Flags().StringVar(&naf, "not-after", "", "validity end (optional)")
 
 	stateCmd := func(use, short string, st roamv1.KeyState) *cobra.Command {
