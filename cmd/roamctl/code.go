@@ -28,13 +28,11 @@ func newCodeCmd(g *globals) *cobra.Command {
 			if err := requireFlag("resident", resident); err != nil {
 				return err
 			}
-			conn, err := g.dial()
+			conn, ctx, done, err := g.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+			defer done()
 			resp, err := roamv1.NewIssuanceServiceClient(conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: resident})
 			if err != nil {
 				return err
@@ -108,13 +106,11 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 				}
 				req.At = timestamppb.New(t)
 			}
-			conn, err := g.dial()
+			conn, ctx, done, err := g.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+			defer done()
 			resp, err := roamv1.NewRecognitionServiceClient(conn).Explain(ctx, req)
 			if err != nil {
 				return err

@@ -141,8 +141,15 @@ func checkAddr(addr string) error {
 	return nil
 }
 
-func (g *globals) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), g.timeout)
+// open dials --addr and returns the connection, a context bounded by
+// --timeout, and a func that releases both.
+func (g *globals) open(cmd *cobra.Command) (*grpc.ClientConn, context.Context, func(), error) {
+	conn, err := g.dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+	return conn, ctx, func() { cancel(); conn.Close() }, nil
 }
 
 func printJSON(w io.Writer, m proto.Message) error {
@@ -189,13 +196,11 @@ func (g *globals) propose(cmd *cobra.Command, msg proto.Message) error {
 	if err != nil {
 		return err
 	}
-	conn, err := g.dial()
+	conn, ctx, done, err := g.open(cmd)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := g.ctx(cmd)
-	defer cancel()
+	defer done()
 	resp, err := roamv1.NewRegistryServiceClient(conn).Propose(ctx, &roamv1.ProposeRequest{Command: c})
 	if err != nil {
 		return err

@@ -16,13 +16,11 @@ func newReadCmd(g *globals, what, short string) *cobra.Command {
 		Short: short + " (from the node's local replica)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := g.dial()
+			conn, ctx, done, err := g.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+			defer done()
 			resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
 			if err != nil {
 				return err
@@ -83,13 +81,11 @@ func newClusterCmd(g *globals) *cobra.Command {
 		Short: "Show the Raft configuration, leader and this node's indexes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, err := g.dial()
+			conn, ctx, done, err := g.open(cmd)
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			ctx, cancel := g.ctx(cmd)
-			defer cancel()
+			defer done()
 			resp, err := roamv1.NewRegistryServiceClient(conn).GetCluster(ctx, &roamv1.GetClusterRequest{})
 			if err != nil {
 				return err

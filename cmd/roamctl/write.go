@@ -128,13 +128,11 @@ func newAgreementCmd(g *globals) *cobra.Command {
 }
 
 func currentVersion(cmd *cobra.Command, g *globals, id string) (uint64, error) {
-	conn, err := g.dial()
+	conn, ctx, done, err := g.open(cmd)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
-	ctx, cancel := g.ctx(cmd)
-	defer cancel()
+	defer done()
 	resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
 	if err != nil {
 		return 0, err
