@@ -61,14 +61,18 @@ func (s *Signer) Sign(c *adapters.Claims, typ string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s.SignPayload(payload, typ)
+}
+
+// SignPayload returns a compact JWS over arbitrary payload bytes with
+// protected headers alg, kid and typ only. Registry commands use it.
+func (s *Signer) SignPayload(payload []byte, typ string) (string, error) {
 	hdr := jws.NewHeaders()
 	for k, v := range map[string]any{jws.KeyIDKey: s.kid, jws.TypeKey: typ} {
 		if err := hdr.Set(k, v); err != nil {
 			return "", err
 		}
 	}
-	// Sign with a copy that carries no kid/alg of its own, so jwx adds
-	// nothing beyond the headers set here.
 	out, err := jws.Sign(payload, jws.WithKey(s.alg, s.key, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		return "", fmt.Errorf("sign: %w", err)

@@ -104,10 +104,88 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	if len(in) > maxIn {
 		return nil, reason.New(reason.InputTooLarge, "payload is %d bytes; the limit is %d", len(in), maxIn)
 	}
-	tok := in
-	if bytes.HasPrefix(tok, []byte(Prefix)) {
-		tok = tok[len(Prefix):]
+	cj, err := ParseCompact(bytes.TrimPrefix(in, []byte(Prefix)), typ)
+	if err != nil {
+		return nil, err
 	}
+	pb := cj.Payload
+	if !utf8.Valid(pb) {
+		return nil, reason.New(reason.ClaimsInvalid, "claims are not valid UTF-8")
+	}
+	var c adapters.Claims
+	// Rule 9: strict JSON, duplicate keys and unknown claims rejected.
+	if err := strictUnmarshal(pb, &c, func(k string) error {
+		if !knownClaims[k] {
+			return reason.New(reason.ClaimsInvalid, "unknown claim %q", k)
+		}
+		return nil
+	}); err != nil {
+		return nil, asReason(err, reason.ClaimsInvalid, "claims")
+	}
+	if c.Issuer == "" {
+		return nil, reason.New(reason.ClaimsInvalid, "iss is required")
+	}
+	for _, v := range []string{c.Issuer, c.CodeID, c.Subject, c.Display, string(c.Color), c.System} {
+		// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD.
+		if strings.ContainsRune(v, utf8.RuneError) {
+			return nil, reason.New(reason.ClaimsInvalid, "a claim holds an invalid character (lone surrogate or U+FFFD)")
+		}
+	}
+	// Rule 4: the key must be registered to the token's iss.
+	key, ok := v.Keys.Key(cj.Kid)
+	if !ok {
+		return nil, reason.New(reason.UnknownKey, "kid %q is not in the registry", cj.Kid)
+	}
+	if key.Jurisdiction != c.Issuer {
+		return nil, reason.New(reason.KeyIssuerMismatch, "kid %q is registered to %s, but iss is %s", cj.Kid, key.Jurisdiction, c.Issuer)
+	}
+	if err := cj.VerifyWith(key.Alg, key.Raw); err != nil {
+		return nil, err
+	}
+	// Rule 8: key state and validity at iat; revoked code ids.
+	if key.State == KeyRevoked {
+		return nil, reason.New(reason.KeyRevoked, "kid %q is revoked", cj.Kid)
+	}
+	// Rule 7: time.
+	if err := checkTimes(&c, at, v.skew()); err != nil {
+		return nil, err
+	}
+	if c.IssuedAt < key.NotBefore || (key.NotAfter != 0 && c.IssuedAt >= key.NotAfter) {
+		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was not valid at iat %d", cj.Kid, c.IssuedAt)
+	}
+	// Fail closed: a state that is neither active nor retired (zero value,
+	// or one added to the registry later) never signs.
+	if key.State != KeyActive && key.State != KeyRetired {
+		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q is in state %d, neither active nor retired", cj.Kid, key.State)
+	}
+	if key.State == KeyRetired && c.IssuedAt >= key.StateChangedAt {
+		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was retired at %d and no longer signs; iat is %d", cj.Kid, key.StateChangedAt, c.IssuedAt)
+	}
+	if err := checkClaims(&c, typ); err != nil {
+		return nil, err
+	}
+	if v.Keys.CodeRevoked(c.Issuer, c.CodeID) {
+		return nil, reason.New(reason.CodeRevoked, "code id %s was revoked by %s", c.CodeID, c.Issuer)
+	}
+	return &c, nil
+}
+
+// Compact is a compact JWS parsed under roam's JWS profile but not yet
+// verified: only alg, kid and typ headers, ES256 or EdDSA, a kid present.
+type Compact struct {
+	Alg, Kid, Typ string
+	Payload       []byte // decoded payload
+	signingInput  []byte
+	sig           []byte
+}
+
+// ParseCompact parses tok (no prefix) as a compact JWS of type typ under
+// roam's JWS profile (DESIGN.md §4 rules 1-6, minus the size cap, which
+// callers apply): base64url alphabet only, three parts, strict JSON header
+// with only alg, kid and typ, alg ES256 or EdDSA, kid present. It does not
+// verify the signature: call VerifyWith with the key the caller trusts for
+// Kid. Errors are *reason.Error.
+func ParseCompact(tok []byte, typ string) (*Compact, error) {
 	// Rule 2: compact serialization only.
 	if t := bytes.TrimLeft(tok, " \t\r\n"); len(t) > 0 && t[0] == '{' {
 		return nil, reason.New(reason.SerializationNotCompact, "JSON serialization is not accepted; present the compact form")
@@ -158,82 +236,32 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	if err != nil {
 		return nil, reason.New(reason.Malformed, "payload: %v", err)
 	}
-	if !utf8.Valid(pb) {
-		return nil, reason.New(reason.ClaimsInvalid, "claims are not valid UTF-8")
-	}
-	var c adapters.Claims
-	// Rule 9: strict JSON, duplicate keys and unknown claims rejected.
-	if err := strictUnmarshal(pb, &c, func(k string) error {
-		if !knownClaims[k] {
-			return reason.New(reason.ClaimsInvalid, "unknown claim %q", k)
-		}
-		return nil
-	}); err != nil {
-		return nil, asReason(err, reason.ClaimsInvalid, "claims")
-	}
-	if c.Issuer == "" {
-		return nil, reason.New(reason.ClaimsInvalid, "iss is required")
-	}
-	for _, v := range []string{c.Issuer, c.CodeID, c.Subject, c.Display, string(c.Color), c.System} {
-		// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD.
-		if strings.ContainsRune(v, utf8.RuneError) {
-			return nil, reason.New(reason.ClaimsInvalid, "a claim holds an invalid character (lone surrogate or U+FFFD)")
-		}
-	}
-	// Rule 4: the key must be registered to the token's iss.
-	key, ok := v.Keys.Key(h.Kid)
-	if !ok {
-		return nil, reason.New(reason.UnknownKey, "kid %q is not in the registry", h.Kid)
-	}
-	if key.Jurisdiction != c.Issuer {
-		return nil, reason.New(reason.KeyIssuerMismatch, "kid %q is registered to %s, but iss is %s", h.Kid, key.Jurisdiction, c.Issuer)
-	}
-	// Rule 3: the algorithm comes from the registry's key.
-	if h.Alg != key.Alg {
-		return nil, reason.New(reason.AlgMismatch, "header alg %s differs from the registered key's %s", h.Alg, key.Alg)
-	}
-	// Rule 6: raw r‖s only, 64 bytes for both ES256 and Ed25519.
 	sig, err := b64(parts[2])
 	if err != nil {
 		return nil, reason.New(reason.SignatureFormat, "signature: %v", err)
 	}
-	if len(sig) != 64 {
-		return nil, reason.New(reason.SignatureFormat, "%s signature is %d bytes, want 64 (raw r‖s; DER is rejected)", key.Alg, len(sig))
+	return &Compact{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ, Payload: pb, signingInput: tok[:len(parts[0])+1+len(parts[1])], sig: sig}, nil
+}
+
+// VerifyWith checks the signature with a trusted key: alg is the key's
+// registered algorithm (rule 3: never the header's) and raw its public key
+// (*ecdsa.PublicKey or ed25519.PublicKey). Errors: alg_mismatch,
+// signature_format (rule 6: raw 64-byte signatures only), signature_invalid.
+func (c *Compact) VerifyWith(alg string, raw any) error {
+	if c.Alg != alg {
+		return reason.New(reason.AlgMismatch, "header alg %s differs from the registered key's %s", c.Alg, alg)
 	}
-	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(key.Alg))
+	if len(c.sig) != 64 {
+		return reason.New(reason.SignatureFormat, "%s signature is %d bytes, want 64 (raw r‖s; DER is rejected)", alg, len(c.sig))
+	}
+	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(alg))
 	if err != nil {
-		return nil, reason.New(reason.AlgNotAllowed, "%v", err)
+		return reason.New(reason.AlgNotAllowed, "%v", err)
 	}
-	signingInput := tok[:len(parts[0])+1+len(parts[1])]
-	if err := verifier.Verify(signingInput, sig, key.Raw); err != nil {
-		return nil, reason.New(reason.SignatureInvalid, "signature does not verify with kid %q", h.Kid)
+	if err := verifier.Verify(c.signingInput, c.sig, raw); err != nil {
+		return reason.New(reason.SignatureInvalid, "signature does not verify with kid %q", c.Kid)
 	}
-	// Rule 8: key state and validity at iat; revoked code ids.
-	if key.State == KeyRevoked {
-		return nil, reason.New(reason.KeyRevoked, "kid %q is revoked", h.Kid)
-	}
-	// Rule 7: time.
-	if err := checkTimes(&c, at, v.skew()); err != nil {
-		return nil, err
-	}
-	if c.IssuedAt < key.NotBefore || (key.NotAfter != 0 && c.IssuedAt >= key.NotAfter) {
-		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was not valid at iat %d", h.Kid, c.IssuedAt)
-	}
-	// Fail closed: a state that is neither active nor retired (zero value,
-	// or one added to the registry later) never signs.
-	if key.State != KeyActive && key.State != KeyRetired {
-		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q is in state %d, neither active nor retired", h.Kid, key.State)
-	}
-	if key.State == KeyRetired && c.IssuedAt >= key.StateChangedAt {
-		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was retired at %d and no longer signs; iat is %d", h.Kid, key.StateChangedAt, c.IssuedAt)
-	}
-	if err := checkClaims(&c, typ); err != nil {
-		return nil, err
-	}
-	if v.Keys.CodeRevoked(c.Issuer, c.CodeID) {
-		return nil, reason.New(reason.CodeRevoked, "code id %s was revoked by %s", c.CodeID, c.Issuer)
-	}
-	return &c, nil
+	return nil
 }
 
 func (v *Verifier) skew() time.Duration {
