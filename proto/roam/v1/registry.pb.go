@@ -155,6 +155,14 @@ const (
 	CommandType_COMMAND_TYPE_REVOKE_CODE         CommandType = 8
 	CommandType_COMMAND_TYPE_UPSERT_MEMBER       CommandType = 9
 	CommandType_COMMAND_TYPE_REMOVE_MEMBER       CommandType = 10
+	CommandType_COMMAND_TYPE_GENESIS             CommandType = 11
+	CommandType_COMMAND_TYPE_ADD_ADMIN_KEY       CommandType = 12
+	CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY    CommandType = 13
+	CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM CommandType = 14
+	CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT    CommandType = 15
+	CommandType_COMMAND_TYPE_REMOVE_JURISDICTION CommandType = 16
+	CommandType_COMMAND_TYPE_JOIN_HUB            CommandType = 17
+	CommandType_COMMAND_TYPE_LEAVE_HUB           CommandType = 18
 )
 
 // Enum value maps for CommandType.
@@ -171,6 +179,14 @@ var (
 		8:  "COMMAND_TYPE_REVOKE_CODE",
 		9:  "COMMAND_TYPE_UPSERT_MEMBER",
 		10: "COMMAND_TYPE_REMOVE_MEMBER",
+		11: "COMMAND_TYPE_GENESIS",
+		12: "COMMAND_TYPE_ADD_ADMIN_KEY",
+		13: "COMMAND_TYPE_REVOKE_ADMIN_KEY",
+		14: "COMMAND_TYPE_SET_NATIONAL_QUORUM",
+		15: "COMMAND_TYPE_IMPOSE_AGREEMENT",
+		16: "COMMAND_TYPE_REMOVE_JURISDICTION",
+		17: "COMMAND_TYPE_JOIN_HUB",
+		18: "COMMAND_TYPE_LEAVE_HUB",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":         0,
@@ -184,6 +200,14 @@ var (
 		"COMMAND_TYPE_REVOKE_CODE":         8,
 		"COMMAND_TYPE_UPSERT_MEMBER":       9,
 		"COMMAND_TYPE_REMOVE_MEMBER":       10,
+		"COMMAND_TYPE_GENESIS":             11,
+		"COMMAND_TYPE_ADD_ADMIN_KEY":       12,
+		"COMMAND_TYPE_REVOKE_ADMIN_KEY":    13,
+		"COMMAND_TYPE_SET_NATIONAL_QUORUM": 14,
+		"COMMAND_TYPE_IMPOSE_AGREEMENT":    15,
+		"COMMAND_TYPE_REMOVE_JURISDICTION": 16,
+		"COMMAND_TYPE_JOIN_HUB":            17,
+		"COMMAND_TYPE_LEAVE_HUB":           18,
 	}
 )
 
@@ -827,7 +851,17 @@ type RegistrySnapshot struct {
 	Members       []*Member              `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
 	RevokedCodes  []*RevokedCode         `protobuf:"bytes,5,rep,name=revoked_codes,json=revokedCodes,proto3" json:"revoked_codes,omitempty"`
 	// The Raft log index this state reflects.
-	Index         uint64 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint64 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	// Governance (issue 3): admin keys, the national quorum, hub members.
+	AdminKeys      []*AdminKey  `protobuf:"bytes,7,rep,name=admin_keys,json=adminKeys,proto3" json:"admin_keys,omitempty"`
+	NationalQuorum uint32       `protobuf:"varint,8,opt,name=national_quorum,json=nationalQuorum,proto3" json:"national_quorum,omitempty"`
+	HubMembers     []*HubMember `protobuf:"bytes,9,rep,name=hub_members,json=hubMembers,proto3" json:"hub_members,omitempty"`
+	// Command ids seen and not yet expired (replay protection).
+	SeenCommands []*SeenCommand `protobuf:"bytes,10,rep,name=seen_commands,json=seenCommands,proto3" json:"seen_commands,omitempty"`
+	// Every command applied since genesis, accepted or rejected, in order.
+	Audit []*AuditRecord `protobuf:"bytes,11,rep,name=audit,proto3" json:"audit,omitempty"`
+	// SHA-256 hash chain head over the audit records (see AuditRecord.chain).
+	ChainHead     []byte `protobuf:"bytes,12,opt,name=chain_head,json=chainHead,proto3" json:"chain_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,6 +938,498 @@ func (x *RegistrySnapshot) GetIndex() uint64 {
 	return 0
 }
 
+func (x *RegistrySnapshot) GetAdminKeys() []*AdminKey {
+	if x != nil {
+		return x.AdminKeys
+	}
+	return nil
+}
+
+func (x *RegistrySnapshot) GetNationalQuorum() uint32 {
+	if x != nil {
+		return x.NationalQuorum
+	}
+	return 0
+}
+
+func (x *RegistrySnapshot) GetHubMembers() []*HubMember {
+	if x != nil {
+		return x.HubMembers
+	}
+	return nil
+}
+
+func (x *RegistrySnapshot) GetSeenCommands() []*SeenCommand {
+	if x != nil {
+		return x.SeenCommands
+	}
+	return nil
+}
+
+func (x *RegistrySnapshot) GetAudit() []*AuditRecord {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
+func (x *RegistrySnapshot) GetChainHead() []byte {
+	if x != nil {
+		return x.ChainHead
+	}
+	return nil
+}
+
+// AdminKey is a public JWK that signs registry commands: a national admin's
+// (jurisdiction "000000") or one jurisdiction's admin's. Admin keys are
+// distinct from issuer keys; neither can stand in for the other.
+type AdminKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// RFC 7638 thumbprint, the JWS kid.
+	Kid          string `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	Jurisdiction string `protobuf:"bytes,2,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	// "ES256" or "EdDSA".
+	Alg string `protobuf:"bytes,3,opt,name=alg,proto3" json:"alg,omitempty"`
+	// Public JWK (RFC 7517).
+	Jwk     []byte `protobuf:"bytes,4,opt,name=jwk,proto3" json:"jwk,omitempty"`
+	Revoked bool   `protobuf:"varint,5,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// Who holds it, for people reading the registry, e.g. "Henan health commission".
+	Holder        string `protobuf:"bytes,6,opt,name=holder,proto3" json:"holder,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminKey) Reset() {
+	*x = AdminKey{}
+	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminKey) ProtoMessage() {}
+
+func (x *AdminKey) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminKey.ProtoReflect.Descriptor instead.
+func (*AdminKey) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AdminKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *AdminKey) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *AdminKey) GetAlg() string {
+	if x != nil {
+		return x.Alg
+	}
+	return ""
+}
+
+func (x *AdminKey) GetJwk() []byte {
+	if x != nil {
+		return x.Jwk
+	}
+	return nil
+}
+
+func (x *AdminKey) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *AdminKey) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+// HubMember is a jurisdiction in the national platform hub. Its terms
+// apply to every hub member's recognition of its codes.
+type HubMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdiction  string                 `protobuf:"bytes,1,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	Terms         *AgreementTerms        `protobuf:"bytes,2,opt,name=terms,proto3" json:"terms,omitempty"`
+	EffectiveFrom int64                  `protobuf:"varint,3,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HubMember) Reset() {
+	*x = HubMember{}
+	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HubMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HubMember) ProtoMessage() {}
+
+func (x *HubMember) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
+func (*HubMember) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HubMember) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *HubMember) GetTerms() *AgreementTerms {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *HubMember) GetEffectiveFrom() int64 {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return 0
+}
+
+// SeenCommand is a command id remembered until it expires.
+type SeenCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ExpiresAt     int64                  `protobuf:"varint,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeenCommand) Reset() {
+	*x = SeenCommand{}
+	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeenCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeenCommand) ProtoMessage() {}
+
+func (x *SeenCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeenCommand.ProtoReflect.Descriptor instead.
+func (*SeenCommand) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SeenCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SeenCommand) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+// AuditRecord is one applied log entry with its outcome. chain is
+// SHA-256(previous chain || index || entry || accepted || reason), so a
+// snapshot's chain_head commits to all history before it.
+type AuditRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// When the leader appended the entry (Raft's AppendedAt), Unix seconds.
+	Time      int64       `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
+	CommandId string      `protobuf:"bytes,3,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	Type      CommandType `protobuf:"varint,4,opt,name=type,proto3,enum=roam.v1.CommandType" json:"type,omitempty"`
+	// kids of the valid signatures.
+	Signers []string `protobuf:"bytes,5,rep,name=signers,proto3" json:"signers,omitempty"`
+	// Jurisdictions of the signers ("000000" for national admins).
+	SignerJurisdictions []string `protobuf:"bytes,6,rep,name=signer_jurisdictions,json=signerJurisdictions,proto3" json:"signer_jurisdictions,omitempty"`
+	Accepted            bool     `protobuf:"varint,7,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// Why it was rejected; empty when accepted.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The log entry bytes (a SignedCommand), kept so audit verify can replay.
+	Entry []byte `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
+	Chain []byte `protobuf:"bytes,10,opt,name=chain,proto3" json:"chain,omitempty"`
+	// Human summary of the change.
+	Summary       string `protobuf:"bytes,11,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AuditRecord) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetTime() int64 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetType() CommandType {
+	if x != nil {
+		return x.Type
+	}
+	return CommandType_COMMAND_TYPE_UNSPECIFIED
+}
+
+func (x *AuditRecord) GetSigners() []string {
+	if x != nil {
+		return x.Signers
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetSignerJurisdictions() []string {
+	if x != nil {
+		return x.SignerJurisdictions
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *AuditRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetEntry() []byte {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetChain() []byte {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+// SignedCommand is the Raft log entry: compact JWS signatures (typ
+// "roam-cmd+jws", roam's JWS profile) over the same CommandPayload bytes.
+// Most commands carry one; national quorum acts carry several.
+type SignedCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Signatures    []string               `protobuf:"bytes,1,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedCommand) Reset() {
+	*x = SignedCommand{}
+	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedCommand) ProtoMessage() {}
+
+func (x *SignedCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedCommand.ProtoReflect.Descriptor instead.
+func (*SignedCommand) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SignedCommand) GetSignatures() []string {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
+// CommandPayload is what an admin signs.
+type CommandPayload struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique command id (128-bit random, base64url); a replay is rejected.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// After this Unix second (by the leader's append time) the command is
+	// rejected as expired. At most 24 hours after it is appended.
+	ExpiresAt     int64    `protobuf:"varint,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Command       *Command `protobuf:"bytes,3,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommandPayload) Reset() {
+	*x = CommandPayload{}
+	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommandPayload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommandPayload) ProtoMessage() {}
+
+func (x *CommandPayload) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommandPayload.ProtoReflect.Descriptor instead.
+func (*CommandPayload) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CommandPayload) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CommandPayload) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *CommandPayload) GetCommand() *Command {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
 // Command is the Raft log entry envelope: a type and its encoded payload
 // message (UpsertJurisdiction, AddKey, ...).
 type Command struct {
@@ -916,7 +1442,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	mi := &file_roam_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1454,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	mi := &file_roam_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1467,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Command) GetType() CommandType {
@@ -968,7 +1494,7 @@ type UpsertJurisdiction struct {
 
 func (x *UpsertJurisdiction) Reset() {
 	*x = UpsertJurisdiction{}
-	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	mi := &file_roam_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1506,7 @@ func (x *UpsertJurisdiction) String() string {
 func (*UpsertJurisdiction) ProtoMessage() {}
 
 func (x *UpsertJurisdiction) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	mi := &file_roam_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1519,7 @@ func (x *UpsertJurisdiction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertJurisdiction.ProtoReflect.Descriptor instead.
 func (*UpsertJurisdiction) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpsertJurisdiction) GetJurisdiction() *Jurisdiction {
@@ -1013,7 +1539,7 @@ type AddKey struct {
 
 func (x *AddKey) Reset() {
 	*x = AddKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	mi := &file_roam_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1551,7 @@ func (x *AddKey) String() string {
 func (*AddKey) ProtoMessage() {}
 
 func (x *AddKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	mi := &file_roam_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1564,7 @@ func (x *AddKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKey.ProtoReflect.Descriptor instead.
 func (*AddKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddKey) GetKey() *IssuerKey {
@@ -1061,7 +1587,7 @@ type SetKeyState struct {
 
 func (x *SetKeyState) Reset() {
 	*x = SetKeyState{}
-	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	mi := &file_roam_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1599,7 @@ func (x *SetKeyState) String() string {
 func (*SetKeyState) ProtoMessage() {}
 
 func (x *SetKeyState) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	mi := &file_roam_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1612,7 @@ func (x *SetKeyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyState.ProtoReflect.Descriptor instead.
 func (*SetKeyState) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetKeyState) GetKid() string {
@@ -1129,7 +1655,7 @@ type ProposeAgreement struct {
 
 func (x *ProposeAgreement) Reset() {
 	*x = ProposeAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	mi := &file_roam_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1667,7 @@ func (x *ProposeAgreement) String() string {
 func (*ProposeAgreement) ProtoMessage() {}
 
 func (x *ProposeAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	mi := &file_roam_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1680,7 @@ func (x *ProposeAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAgreement.ProtoReflect.Descriptor instead.
 func (*ProposeAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProposeAgreement) GetHost() string {
@@ -1222,7 +1748,7 @@ type AcceptAgreement struct {
 
 func (x *AcceptAgreement) Reset() {
 	*x = AcceptAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	mi := &file_roam_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1760,7 @@ func (x *AcceptAgreement) String() string {
 func (*AcceptAgreement) ProtoMessage() {}
 
 func (x *AcceptAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	mi := &file_roam_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1773,7 @@ func (x *AcceptAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptAgreement.ProtoReflect.Descriptor instead.
 func (*AcceptAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AcceptAgreement) GetId() string {
@@ -1291,7 +1817,7 @@ type SuspendAgreement struct {
 
 func (x *SuspendAgreement) Reset() {
 	*x = SuspendAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[14]
+	mi := &file_roam_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1829,7 @@ func (x *SuspendAgreement) String() string {
 func (*SuspendAgreement) ProtoMessage() {}
 
 func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[14]
+	mi := &file_roam_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1842,7 @@ func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAgreement.ProtoReflect.Descriptor instead.
 func (*SuspendAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SuspendAgreement) GetId() string {
@@ -1360,7 +1886,7 @@ type TerminateAgreement struct {
 
 func (x *TerminateAgreement) Reset() {
 	*x = TerminateAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[15]
+	mi := &file_roam_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1898,7 @@ func (x *TerminateAgreement) String() string {
 func (*TerminateAgreement) ProtoMessage() {}
 
 func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[15]
+	mi := &file_roam_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1911,7 @@ func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateAgreement.ProtoReflect.Descriptor instead.
 func (*TerminateAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TerminateAgreement) GetId() string {
@@ -1428,7 +1954,7 @@ type RevokeCode struct {
 
 func (x *RevokeCode) Reset() {
 	*x = RevokeCode{}
-	mi := &file_roam_v1_registry_proto_msgTypes[16]
+	mi := &file_roam_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1966,7 @@ func (x *RevokeCode) String() string {
 func (*RevokeCode) ProtoMessage() {}
 
 func (x *RevokeCode) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[16]
+	mi := &file_roam_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1979,7 @@ func (x *RevokeCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCode.ProtoReflect.Descriptor instead.
 func (*RevokeCode) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RevokeCode) GetJurisdiction() string {
@@ -1487,7 +2013,7 @@ type UpsertMember struct {
 
 func (x *UpsertMember) Reset() {
 	*x = UpsertMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[17]
+	mi := &file_roam_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +2025,7 @@ func (x *UpsertMember) String() string {
 func (*UpsertMember) ProtoMessage() {}
 
 func (x *UpsertMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[17]
+	mi := &file_roam_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +2038,7 @@ func (x *UpsertMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertMember.ProtoReflect.Descriptor instead.
 func (*UpsertMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpsertMember) GetMember() *Member {
@@ -1532,7 +2058,7 @@ type RemoveMember struct {
 
 func (x *RemoveMember) Reset() {
 	*x = RemoveMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[18]
+	mi := &file_roam_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +2070,7 @@ func (x *RemoveMember) String() string {
 func (*RemoveMember) ProtoMessage() {}
 
 func (x *RemoveMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[18]
+	mi := &file_roam_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,12 +2083,437 @@ func (x *RemoveMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMember.ProtoReflect.Descriptor instead.
 func (*RemoveMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveMember) GetNodeId() string {
 	if x != nil {
 		return x.NodeId
+	}
+	return ""
+}
+
+// Genesis installs the national admin keys and the quorum (M of N) that
+// may later change them. Only the first command of a registry; it must be
+// signed by at least quorum of the keys it installs.
+type Genesis struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	NationalAdmins []*AdminKey            `protobuf:"bytes,1,rep,name=national_admins,json=nationalAdmins,proto3" json:"national_admins,omitempty"`
+	Quorum         uint32                 `protobuf:"varint,2,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Genesis) Reset() {
+	*x = Genesis{}
+	mi := &file_roam_v1_registry_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Genesis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Genesis) ProtoMessage() {}
+
+func (x *Genesis) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
+func (*Genesis) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Genesis) GetNationalAdmins() []*AdminKey {
+	if x != nil {
+		return x.NationalAdmins
+	}
+	return nil
+}
+
+func (x *Genesis) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+// AddAdminKey adds an admin key. A national key needs the national quorum;
+// a jurisdiction's admin key needs one national admin.
+type AddAdminKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *AdminKey              `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAdminKey) Reset() {
+	*x = AddAdminKey{}
+	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAdminKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAdminKey) ProtoMessage() {}
+
+func (x *AddAdminKey) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAdminKey.ProtoReflect.Descriptor instead.
+func (*AddAdminKey) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AddAdminKey) GetKey() *AdminKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// RevokeAdminKey revokes an admin key. A national key needs the national
+// quorum; a jurisdiction's key needs a national admin or that jurisdiction's
+// own admin.
+type RevokeAdminKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kid           string                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminKey) Reset() {
+	*x = RevokeAdminKey{}
+	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminKey) ProtoMessage() {}
+
+func (x *RevokeAdminKey) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminKey.ProtoReflect.Descriptor instead.
+func (*RevokeAdminKey) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RevokeAdminKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+// SetNationalQuorum changes M of the national M-of-N; needs the current quorum.
+type SetNationalQuorum struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Quorum        uint32                 `protobuf:"varint,1,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNationalQuorum) Reset() {
+	*x = SetNationalQuorum{}
+	mi := &file_roam_v1_registry_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNationalQuorum) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNationalQuorum) ProtoMessage() {}
+
+func (x *SetNationalQuorum) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNationalQuorum.ProtoReflect.Descriptor instead.
+func (*SetNationalQuorum) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SetNationalQuorum) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+// ImposeAgreement makes host ← issuer active by national decision
+// (DESIGN.md §1, 2020-03-18 national platform), without the parties' acts.
+type ImposeAgreement struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Host           string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Issuer         string                 `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Terms          *AgreementTerms        `protobuf:"bytes,3,opt,name=terms,proto3" json:"terms,omitempty"`
+	EffectiveFrom  int64                  `protobuf:"varint,4,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	EffectiveUntil int64                  `protobuf:"varint,5,opt,name=effective_until,json=effectiveUntil,proto3" json:"effective_until,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ImposeAgreement) Reset() {
+	*x = ImposeAgreement{}
+	mi := &file_roam_v1_registry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImposeAgreement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImposeAgreement) ProtoMessage() {}
+
+func (x *ImposeAgreement) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImposeAgreement.ProtoReflect.Descriptor instead.
+func (*ImposeAgreement) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ImposeAgreement) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ImposeAgreement) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *ImposeAgreement) GetTerms() *AgreementTerms {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *ImposeAgreement) GetEffectiveFrom() int64 {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return 0
+}
+
+func (x *ImposeAgreement) GetEffectiveUntil() int64 {
+	if x != nil {
+		return x.EffectiveUntil
+	}
+	return 0
+}
+
+// RemoveJurisdiction offboards a jurisdiction: its issuer and admin keys are
+// revoked and its agreements terminated.
+type RemoveJurisdiction struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveJurisdiction) Reset() {
+	*x = RemoveJurisdiction{}
+	mi := &file_roam_v1_registry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveJurisdiction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveJurisdiction) ProtoMessage() {}
+
+func (x *RemoveJurisdiction) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveJurisdiction.ProtoReflect.Descriptor instead.
+func (*RemoveJurisdiction) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RemoveJurisdiction) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// JoinHub makes a jurisdiction a member of the national platform hub: every
+// hub member recognises every other through the national platform
+// (DESIGN.md §1, mode 2).
+type JoinHub struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdiction  string                 `protobuf:"bytes,1,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	Terms         *AgreementTerms        `protobuf:"bytes,2,opt,name=terms,proto3" json:"terms,omitempty"`
+	EffectiveFrom int64                  `protobuf:"varint,3,opt,name=effective_from,json=effectiveFrom,proto3" json:"effective_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinHub) Reset() {
+	*x = JoinHub{}
+	mi := &file_roam_v1_registry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinHub) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinHub) ProtoMessage() {}
+
+func (x *JoinHub) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinHub.ProtoReflect.Descriptor instead.
+func (*JoinHub) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *JoinHub) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *JoinHub) GetTerms() *AgreementTerms {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *JoinHub) GetEffectiveFrom() int64 {
+	if x != nil {
+		return x.EffectiveFrom
+	}
+	return 0
+}
+
+// LeaveHub withdraws a jurisdiction from the hub.
+type LeaveHub struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdiction  string                 `protobuf:"bytes,1,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveHub) Reset() {
+	*x = LeaveHub{}
+	mi := &file_roam_v1_registry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveHub) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveHub) ProtoMessage() {}
+
+func (x *LeaveHub) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveHub.ProtoReflect.Descriptor instead.
+func (*LeaveHub) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LeaveHub) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
 	}
 	return ""
 }
@@ -1625,7 +2576,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12\x17\n" +
 	"\acode_id\x18\x02 \x01(\tR\x06codeId\x12\x1d\n" +
 	"\n" +
-	"revoked_at\x18\x03 \x01(\x03R\trevokedAt\"\xa7\x02\n" +
+	"revoked_at\x18\x03 \x01(\x03R\trevokedAt\"\xbd\x04\n" +
 	"\x10RegistrySnapshot\x12;\n" +
 	"\rjurisdictions\x18\x01 \x03(\v2\x15.roam.v1.JurisdictionR\rjurisdictions\x12&\n" +
 	"\x04keys\x18\x02 \x03(\v2\x12.roam.v1.IssuerKeyR\x04keys\x122\n" +
@@ -1634,7 +2585,55 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"agreements\x12)\n" +
 	"\amembers\x18\x04 \x03(\v2\x0f.roam.v1.MemberR\amembers\x129\n" +
 	"\rrevoked_codes\x18\x05 \x03(\v2\x14.roam.v1.RevokedCodeR\frevokedCodes\x12\x14\n" +
-	"\x05index\x18\x06 \x01(\x04R\x05index\"M\n" +
+	"\x05index\x18\x06 \x01(\x04R\x05index\x120\n" +
+	"\n" +
+	"admin_keys\x18\a \x03(\v2\x11.roam.v1.AdminKeyR\tadminKeys\x12'\n" +
+	"\x0fnational_quorum\x18\b \x01(\rR\x0enationalQuorum\x123\n" +
+	"\vhub_members\x18\t \x03(\v2\x12.roam.v1.HubMemberR\n" +
+	"hubMembers\x129\n" +
+	"\rseen_commands\x18\n" +
+	" \x03(\v2\x14.roam.v1.SeenCommandR\fseenCommands\x12*\n" +
+	"\x05audit\x18\v \x03(\v2\x14.roam.v1.AuditRecordR\x05audit\x12\x1d\n" +
+	"\n" +
+	"chain_head\x18\f \x01(\fR\tchainHead\"\x96\x01\n" +
+	"\bAdminKey\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\"\n" +
+	"\fjurisdiction\x18\x02 \x01(\tR\fjurisdiction\x12\x10\n" +
+	"\x03alg\x18\x03 \x01(\tR\x03alg\x12\x10\n" +
+	"\x03jwk\x18\x04 \x01(\fR\x03jwk\x12\x18\n" +
+	"\arevoked\x18\x05 \x01(\bR\arevoked\x12\x16\n" +
+	"\x06holder\x18\x06 \x01(\tR\x06holder\"\x85\x01\n" +
+	"\tHubMember\x12\"\n" +
+	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12-\n" +
+	"\x05terms\x18\x02 \x01(\v2\x17.roam.v1.AgreementTermsR\x05terms\x12%\n" +
+	"\x0eeffective_from\x18\x03 \x01(\x03R\reffectiveFrom\"<\n" +
+	"\vSeenCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\"\xc7\x02\n" +
+	"\vAuditRecord\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\x03R\x04time\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x03 \x01(\tR\tcommandId\x12(\n" +
+	"\x04type\x18\x04 \x01(\x0e2\x14.roam.v1.CommandTypeR\x04type\x12\x18\n" +
+	"\asigners\x18\x05 \x03(\tR\asigners\x121\n" +
+	"\x14signer_jurisdictions\x18\x06 \x03(\tR\x13signerJurisdictions\x12\x1a\n" +
+	"\baccepted\x18\a \x01(\bR\baccepted\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x14\n" +
+	"\x05entry\x18\t \x01(\fR\x05entry\x12\x14\n" +
+	"\x05chain\x18\n" +
+	" \x01(\fR\x05chain\x12\x18\n" +
+	"\asummary\x18\v \x01(\tR\asummary\"/\n" +
+	"\rSignedCommand\x12\x1e\n" +
+	"\n" +
+	"signatures\x18\x01 \x03(\tR\n" +
+	"signatures\"k\n" +
+	"\x0eCommandPayload\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\x12*\n" +
+	"\acommand\x18\x03 \x01(\v2\x10.roam.v1.CommandR\acommand\"M\n" +
 	"\aCommand\x12(\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x14.roam.v1.CommandTypeR\x04type\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\"O\n" +
@@ -1679,7 +2678,30 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\fUpsertMember\x12'\n" +
 	"\x06member\x18\x01 \x01(\v2\x0f.roam.v1.MemberR\x06member\"'\n" +
 	"\fRemoveMember\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId*i\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"]\n" +
+	"\aGenesis\x12:\n" +
+	"\x0fnational_admins\x18\x01 \x03(\v2\x11.roam.v1.AdminKeyR\x0enationalAdmins\x12\x16\n" +
+	"\x06quorum\x18\x02 \x01(\rR\x06quorum\"2\n" +
+	"\vAddAdminKey\x12#\n" +
+	"\x03key\x18\x01 \x01(\v2\x11.roam.v1.AdminKeyR\x03key\"\"\n" +
+	"\x0eRevokeAdminKey\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\"+\n" +
+	"\x11SetNationalQuorum\x12\x16\n" +
+	"\x06quorum\x18\x01 \x01(\rR\x06quorum\"\xbc\x01\n" +
+	"\x0fImposeAgreement\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x16\n" +
+	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12-\n" +
+	"\x05terms\x18\x03 \x01(\v2\x17.roam.v1.AgreementTermsR\x05terms\x12%\n" +
+	"\x0eeffective_from\x18\x04 \x01(\x03R\reffectiveFrom\x12'\n" +
+	"\x0feffective_until\x18\x05 \x01(\x03R\x0eeffectiveUntil\"$\n" +
+	"\x12RemoveJurisdiction\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x83\x01\n" +
+	"\aJoinHub\x12\"\n" +
+	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12-\n" +
+	"\x05terms\x18\x02 \x01(\v2\x17.roam.v1.AgreementTermsR\x05terms\x12%\n" +
+	"\x0eeffective_from\x18\x03 \x01(\x03R\reffectiveFrom\".\n" +
+	"\bLeaveHub\x12\"\n" +
+	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction*i\n" +
 	"\bKeyState\x12\x19\n" +
 	"\x15KEY_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x01\x12\x15\n" +
@@ -1691,7 +2713,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x16AGREEMENT_STATE_ACTIVE\x10\x02\x12\x1d\n" +
 	"\x19AGREEMENT_STATE_SUSPENDED\x10\x03\x12\x1e\n" +
 	"\x1aAGREEMENT_STATE_TERMINATED\x10\x04\x12\x1b\n" +
-	"\x17AGREEMENT_STATE_EXPIRED\x10\x05*\xfa\x02\n" +
+	"\x17AGREEMENT_STATE_EXPIRED\x10\x05*\xfd\x04\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12$\n" +
 	" COMMAND_TYPE_UPSERT_JURISDICTION\x10\x01\x12\x18\n" +
@@ -1704,7 +2726,15 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x18COMMAND_TYPE_REVOKE_CODE\x10\b\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_UPSERT_MEMBER\x10\t\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_REMOVE_MEMBER\x10\n" +
-	"B6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
+	"\x12\x18\n" +
+	"\x14COMMAND_TYPE_GENESIS\x10\v\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_ADD_ADMIN_KEY\x10\f\x12!\n" +
+	"\x1dCOMMAND_TYPE_REVOKE_ADMIN_KEY\x10\r\x12$\n" +
+	" COMMAND_TYPE_SET_NATIONAL_QUORUM\x10\x0e\x12!\n" +
+	"\x1dCOMMAND_TYPE_IMPOSE_AGREEMENT\x10\x0f\x12$\n" +
+	" COMMAND_TYPE_REMOVE_JURISDICTION\x10\x10\x12\x19\n" +
+	"\x15COMMAND_TYPE_JOIN_HUB\x10\x11\x12\x1a\n" +
+	"\x16COMMAND_TYPE_LEAVE_HUB\x10\x12B6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
 
 var (
 	file_roam_v1_registry_proto_rawDescOnce sync.Once
@@ -1719,7 +2749,7 @@ func file_roam_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_roam_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_roam_v1_registry_proto_goTypes = []any{
 	(KeyState)(0),              // 0: roam.v1.KeyState
 	(AgreementState)(0),        // 1: roam.v1.AgreementState
@@ -1732,17 +2762,31 @@ var file_roam_v1_registry_proto_goTypes = []any{
 	(*Member)(nil),             // 8: roam.v1.Member
 	(*RevokedCode)(nil),        // 9: roam.v1.RevokedCode
 	(*RegistrySnapshot)(nil),   // 10: roam.v1.RegistrySnapshot
-	(*Command)(nil),            // 11: roam.v1.Command
-	(*UpsertJurisdiction)(nil), // 12: roam.v1.UpsertJurisdiction
-	(*AddKey)(nil),             // 13: roam.v1.AddKey
-	(*SetKeyState)(nil),        // 14: roam.v1.SetKeyState
-	(*ProposeAgreement)(nil),   // 15: roam.v1.ProposeAgreement
-	(*AcceptAgreement)(nil),    // 16: roam.v1.AcceptAgreement
-	(*SuspendAgreement)(nil),   // 17: roam.v1.SuspendAgreement
-	(*TerminateAgreement)(nil), // 18: roam.v1.TerminateAgreement
-	(*RevokeCode)(nil),         // 19: roam.v1.RevokeCode
-	(*UpsertMember)(nil),       // 20: roam.v1.UpsertMember
-	(*RemoveMember)(nil),       // 21: roam.v1.RemoveMember
+	(*AdminKey)(nil),           // 11: roam.v1.AdminKey
+	(*HubMember)(nil),          // 12: roam.v1.HubMember
+	(*SeenCommand)(nil),        // 13: roam.v1.SeenCommand
+	(*AuditRecord)(nil),        // 14: roam.v1.AuditRecord
+	(*SignedCommand)(nil),      // 15: roam.v1.SignedCommand
+	(*CommandPayload)(nil),     // 16: roam.v1.CommandPayload
+	(*Command)(nil),            // 17: roam.v1.Command
+	(*UpsertJurisdiction)(nil), // 18: roam.v1.UpsertJurisdiction
+	(*AddKey)(nil),             // 19: roam.v1.AddKey
+	(*SetKeyState)(nil),        // 20: roam.v1.SetKeyState
+	(*ProposeAgreement)(nil),   // 21: roam.v1.ProposeAgreement
+	(*AcceptAgreement)(nil),    // 22: roam.v1.AcceptAgreement
+	(*SuspendAgreement)(nil),   // 23: roam.v1.SuspendAgreement
+	(*TerminateAgreement)(nil), // 24: roam.v1.TerminateAgreement
+	(*RevokeCode)(nil),         // 25: roam.v1.RevokeCode
+	(*UpsertMember)(nil),       // 26: roam.v1.UpsertMember
+	(*RemoveMember)(nil),       // 27: roam.v1.RemoveMember
+	(*Genesis)(nil),            // 28: roam.v1.Genesis
+	(*AddAdminKey)(nil),        // 29: roam.v1.AddAdminKey
+	(*RevokeAdminKey)(nil),     // 30: roam.v1.RevokeAdminKey
+	(*SetNationalQuorum)(nil),  // 31: roam.v1.SetNationalQuorum
+	(*ImposeAgreement)(nil),    // 32: roam.v1.ImposeAgreement
+	(*RemoveJurisdiction)(nil), // 33: roam.v1.RemoveJurisdiction
+	(*JoinHub)(nil),            // 34: roam.v1.JoinHub
+	(*LeaveHub)(nil),           // 35: roam.v1.LeaveHub
 }
 var file_roam_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: roam.v1.IssuerKey.state:type_name -> roam.v1.KeyState
@@ -1755,17 +2799,28 @@ var file_roam_v1_registry_proto_depIdxs = []int32{
 	6,  // 7: roam.v1.RegistrySnapshot.agreements:type_name -> roam.v1.Agreement
 	8,  // 8: roam.v1.RegistrySnapshot.members:type_name -> roam.v1.Member
 	9,  // 9: roam.v1.RegistrySnapshot.revoked_codes:type_name -> roam.v1.RevokedCode
-	2,  // 10: roam.v1.Command.type:type_name -> roam.v1.CommandType
-	3,  // 11: roam.v1.UpsertJurisdiction.jurisdiction:type_name -> roam.v1.Jurisdiction
-	4,  // 12: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
-	0,  // 13: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
-	5,  // 14: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
-	8,  // 15: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 10: roam.v1.RegistrySnapshot.admin_keys:type_name -> roam.v1.AdminKey
+	12, // 11: roam.v1.RegistrySnapshot.hub_members:type_name -> roam.v1.HubMember
+	13, // 12: roam.v1.RegistrySnapshot.seen_commands:type_name -> roam.v1.SeenCommand
+	14, // 13: roam.v1.RegistrySnapshot.audit:type_name -> roam.v1.AuditRecord
+	5,  // 14: roam.v1.HubMember.terms:type_name -> roam.v1.AgreementTerms
+	2,  // 15: roam.v1.AuditRecord.type:type_name -> roam.v1.CommandType
+	17, // 16: roam.v1.CommandPayload.command:type_name -> roam.v1.Command
+	2,  // 17: roam.v1.Command.type:type_name -> roam.v1.CommandType
+	3,  // 18: roam.v1.UpsertJurisdiction.jurisdiction:type_name -> roam.v1.Jurisdiction
+	4,  // 19: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
+	0,  // 20: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
+	5,  // 21: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
+	8,  // 22: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
+	11, // 23: roam.v1.Genesis.national_admins:type_name -> roam.v1.AdminKey
+	11, // 24: roam.v1.AddAdminKey.key:type_name -> roam.v1.AdminKey
+	5,  // 25: roam.v1.ImposeAgreement.terms:type_name -> roam.v1.AgreementTerms
+	5,  // 26: roam.v1.JoinHub.terms:type_name -> roam.v1.AgreementTerms
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_roam_v1_registry_proto_init() }
@@ -1779,7 +2834,7 @@ func file_roam_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_v1_registry_proto_rawDesc), len(file_roam_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
