@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -64,9 +66,11 @@ func notGRPC(msg string) bool {
 
 // globals are the flags every command shares.
 type globals struct {
-	addr    string
-	timeout time.Duration
-	json    bool
+	adminKey string
+	ttl      time.Duration
+	addr     string
+	timeout  time.Duration
+	json     bool
 }
 
 func newRoot() *cobra.Command {
@@ -81,6 +85,8 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.addr, "addr", envOr("ROAM_ADDR", "127.0.0.1:7410"), "node gRPC address host:port (env ROAM_ADDR)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each call (positive, e.g. 10s)")
 	pf.BoolVar(&g.json, "json", false, "print JSON")
+	pf.StringVar(&g.adminKey, "admin-key", "", "file holding the private admin JWK that signs registry changes (or set ROAM_ADMIN_KEY_FILE)")
+	pf.DurationVar(&g.ttl, "command-ttl", registry.DefaultCommandTTL, "how long a signed command stays valid (at most 24h)")
 	root.AddCommand(
 		newReadCmd(g, "jurisdictions", "List jurisdictions"),
 		newReadCmd(g, "keys", "List issuer keys with state and validity window"),
@@ -190,26 +196,66 @@ func word(s fmt.Stringer) string {
 	return strings.ToLower(v)
 }
 
-// propose wraps msg in a command and submits it through --addr.
+// propose signs msg with the admin key (--admin-key or $ROAM_ADMIN_KEY_FILE)
+// and submits it through --addr. It prints the command id and the index it
+// was committed at.
 func (g *globals) propose(cmd *cobra.Command, msg proto.Message) error {
-	c, err := registry.NewCommand(msg)
+	signer, err := g.adminSigner()
 	if err != nil {
 		return err
 	}
+	sc, _, err := registry.SignCommand(msg, time.Now(), g.ttl, signer)
+	if err != nil {
+		return err
+	}
+	return g.submit(cmd, sc)
+}
+
+// submit sends an already signed command.
+func (g *globals) submit(cmd *cobra.Command, sc *roamv1.SignedCommand) error {
 	conn, ctx, done, err := g.open(cmd)
 	if err != nil {
 		return err
 	}
 	defer done()
-	resp, err := roamv1.NewRegistryServiceClient(conn).Propose(ctx, &roamv1.ProposeRequest{Command: c})
+	resp, err := roamv1.NewRegistryServiceClient(conn).Propose(ctx, &roamv1.ProposeRequest{Signed: sc})
 	if err != nil {
 		return err
 	}
 	if g.json {
 		return printJSON(cmd.OutOrStdout(), resp)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "committed at index %d\n", resp.GetIndex())
+	fmt.Fprintf(cmd.OutOrStdout(), "command %s committed at index %d\n", resp.GetCommandId(), resp.GetIndex())
 	return nil
+}
+
+// adminSigner loads the admin key from the file --admin-key names, or the
+// file $ROAM_ADMIN_KEY_FILE names. A key is never taken on the command line.
+func (g *globals) adminSigner() (*roamjws.Signer, error) {
+	path := g.adminKey
+	if path == "" {
+		path = os.Getenv("ROAM_ADMIN_KEY_FILE")
+	}
+	if path == "" {
+		return nil, fmt.Errorf("registry changes are signed: give --admin-key FILE (a private JWK from roamctl key generate) or set ROAM_ADMIN_KEY_FILE")
+	}
+	return loadSigner(path)
+}
+
+func loadSigner(path string) (*roamjws.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("admin key: %w", err)
+	}
+	k, err := jwk.ParseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("admin key %s: %v", path, err)
+	}
+	s, err := roamjws.NewSigner(k)
+	if err != nil {
+		return nil, fmt.Errorf("admin key %s: %w (it must be a private ES256 or EdDSA JWK)", path, err)
+	}
+	return s, nil
 }
 
 func requireFlag(name, v string) error {

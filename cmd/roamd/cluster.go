@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/node"
 	"github.com/roam-federation/roam/federation/registry"
@@ -51,15 +52,19 @@ type member struct {
 // cluster is the demo's five provinces on loopback.
 type cluster struct {
 	clock   *clock.Sim
+	auth    *authority
 	members map[string]*member
 	order   []string
 }
 
 // startCluster starts every province's backend and node. basePort 0 picks
 // free ports; otherwise gRPC is basePort+10+i, Raft basePort+20+i and the
-// backends basePort+30+i. 330000 bootstraps; the others join through it.
-func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger, raftLevel string) (_ *cluster, err error) {
-	c := &cluster{clock: clk, members: map[string]*member{}}
+// backends basePort+30+i. 330000 bootstraps with the genesis (national admin
+// keys); the national platform onboards every province and its admin key
+// and adds each node to the cluster; each province's admin registers its
+// node's issuer key. Every registry change is a signed command.
+func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger, raftLevel string, auth *authority) (_ *cluster, err error) {
+	c := &cluster{clock: clk, members: map[string]*member{}, auth: auth}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -71,7 +76,11 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		}
 		return "127.0.0.1:" + strconv.Itoa(basePort+off+i)
 	}
-	var seed string
+	genesis, err := auth.genesis()
+	if err != nil {
+		return nil, err
+	}
+	seed := demoProvinces[0].ID
 	for i, p := range demoProvinces {
 		m := &member{province: p}
 		c.members[p.ID] = m
@@ -96,29 +105,90 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 			RaftListen: port(20, i), GRPCListen: port(10, i),
 			Voter: &voter, Backend: node.Backend{URL: m.simURL},
 		}
+		opts := node.Options{Clock: clk, Logger: log, RaftLogLevel: raftLevel}
 		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = []string{seed}
+			cfg.Bootstrap, opts.Genesis = true, genesis
 		}
-		if m.node, err = node.Start(ctx, cfg, node.Options{Clock: clk, Logger: log, RaftLogLevel: raftLevel}); err != nil {
+		if m.node, err = node.Start(ctx, cfg, opts); err != nil {
 			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
-		}
-		if i == 0 {
-			seed = m.node.GRPCAddr()
 		}
 		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 			return nil, err
 		}
-		// Voters join one at a time so quorum grows with live members.
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = m.node.WaitReady(wctx)
-		cancel()
-		if err != nil {
+		if i == 0 {
+			if err := c.waitReady(ctx, m); err != nil {
+				return nil, err
+			}
+			for _, q := range demoProvinces {
+				cmds, err := auth.onboard(q)
+				if err != nil {
+					return nil, err
+				}
+				for _, sc := range cmds {
+					if _, err := c.proposeSigned(ctx, seed, sc); err != nil {
+						return nil, fmt.Errorf("onboard %s: %w", q.ID, err)
+					}
+				}
+			}
+		}
+		// The national platform adds the node (voters one at a time, so
+		// quorum grows with live members), then the province's admin
+		// registers the node's issuer key.
+		if err := c.join(ctx, seed, m); err != nil {
+			return nil, err
+		}
+		if err := c.waitReady(ctx, m); err != nil {
+			return nil, err
+		}
+		if err := c.registerIssuerKey(ctx, m); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+func (c *cluster) waitReady(ctx context.Context, m *member) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return m.node.WaitReady(wctx)
+}
+
+// join asks the cluster, through node via, to add m, with an UpsertMember
+// signed by a national admin (what `roamctl cluster join` does).
+func (c *cluster) join(ctx context.Context, via string, m *member) error {
+	cfg := m.node.Config()
+	sc, err := c.auth.sign(&roamv1.UpsertMember{Member: &roamv1.Member{
+		NodeId: cfg.NodeID, Jurisdiction: cfg.Jurisdiction, RaftAddress: cfg.RaftAdvertise,
+		GrpcAddress: m.node.GRPCAddr(), Voter: cfg.IsVoter(),
+	}}, c.auth.nat())
+	if err != nil {
+		return err
+	}
+	jctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := roamv1.NewPeeringServiceClient(c.members[via].conn).Join(jctx, &roamv1.JoinRequest{Member: sc}); err != nil {
+		return fmt.Errorf("join %s: %w", cfg.NodeID, err)
+	}
+	return nil
+}
+
+// registerIssuerKey has m's province admin register m's node issuer key,
+// valid from the start of the demo's 2020 clock.
+func (c *cluster) registerIssuerKey(ctx context.Context, m *member) error {
+	signer := m.node.Issuer().Signer()
+	pub, err := m.node.IssuerPublicJWK()
+	if err != nil {
+		return err
+	}
+	sc, err := c.auth.sign(&roamv1.AddKey{Key: &roamv1.IssuerKey{
+		Kid: signer.Kid(), Jurisdiction: m.ID, Alg: signer.Alg(), Jwk: pub,
+		State: roamv1.KeyState_KEY_STATE_ACTIVE, NotBefore: c.clock.Now().Add(-time.Hour).Unix(),
+	}}, c.auth.admins[m.ID])
+	if err != nil {
+		return err
+	}
+	_, err = c.proposeSigned(ctx, m.ID, sc)
+	return err
 }
 
 // Close stops nodes (non-voters first) and backends.
@@ -147,13 +217,17 @@ func (c *cluster) registry(id string) roamv1.RegistryServiceClient {
 	return roamv1.NewRegistryServiceClient(c.members[id].conn)
 }
 
-// propose submits a registry command through node id's gRPC API.
-func (c *cluster) propose(ctx context.Context, via string, msg proto.Message) (uint64, error) {
-	cmd, err := registry.NewCommand(msg)
+// propose signs msg as the given admins and submits it through node via.
+func (c *cluster) propose(ctx context.Context, via string, msg proto.Message, by ...*roamjws.Signer) (uint64, error) {
+	sc, err := c.auth.sign(msg, by...)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.registry(via).Propose(ctx, &roamv1.ProposeRequest{Command: cmd})
+	return c.proposeSigned(ctx, via, sc)
+}
+
+func (c *cluster) proposeSigned(ctx context.Context, via string, sc *roamv1.SignedCommand) (uint64, error) {
+	resp, err := c.registry(via).Propose(ctx, &roamv1.ProposeRequest{Signed: sc})
 	if err != nil {
 		return 0, err
 	}
@@ -179,7 +253,7 @@ func (c *cluster) waitApplied(ctx context.Context, id string, idx uint64) error 
 func (c *cluster) agree(ctx context.Context, host, issuer string, from time.Time, terms *roamv1.AgreementTerms) (uint64, error) {
 	idx, err := c.propose(ctx, host, &roamv1.ProposeAgreement{
 		Host: host, Issuer: issuer, Terms: terms, EffectiveFrom: from.Unix(), ProposedBy: host, At: c.clock.Now().Unix(),
-	})
+	}, c.auth.admins[host])
 	if err != nil {
 		return 0, fmt.Errorf("propose %s ← %s: %w", host, issuer, err)
 	}
@@ -195,7 +269,7 @@ func (c *cluster) agree(ctx context.Context, host, issuer string, from time.Time
 	if version == 0 {
 		return 0, errors.New("proposed agreement not found")
 	}
-	idx, err = c.propose(ctx, issuer, &roamv1.AcceptAgreement{Id: registry.AgreementID(host, issuer), Version: version, AcceptedBy: issuer, At: c.clock.Now().Unix()})
+	idx, err = c.propose(ctx, issuer, &roamv1.AcceptAgreement{Id: registry.AgreementID(host, issuer), Version: version, AcceptedBy: issuer, At: c.clock.Now().Unix()}, c.auth.admins[issuer])
 	if err != nil {
 		return 0, fmt.Errorf("accept %s ← %s: %w", host, issuer, err)
 	}

@@ -155,7 +155,11 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		// demo; show Raft's own log only when asked for more detail.
 		raftLevel = "off"
 	}
-	c, err := startCluster(ctx, dir, o.BasePort, clk, log, raftLevel)
+	auth, err := newAuthority(demoProvinces)
+	if err != nil {
+		return err
+	}
+	c, err := startCluster(ctx, dir, o.BasePort, clk, log, raftLevel, auth)
 	if err != nil {
 		return err
 	}

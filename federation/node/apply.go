@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"path/filepath"
 	"errors"
 	"fmt"
 	"net"
@@ -10,9 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -20,17 +19,15 @@ import (
 // applyTimeout bounds one Raft apply on the leader.
 const applyTimeout = 5 * time.Second
 
-// Apply commits cmd through Raft and returns its log index. On a follower
-// it forwards to the leader over gRPC (PeeringService.Forward). Errors:
-// registry.ErrBadCommand (bad input), registry.ErrRefused (the FSM refused;
-// nothing changed), ErrOutcomeUnknown (leadership lost mid-write),
-// ErrNoLeader, or the context's error.
-func (n *Node) Apply(ctx context.Context, cmd *roamv1.Command) (uint64, error) {
-	b, err := registry.Encode(cmd)
+// Apply commits a signed command through Raft and returns its log index.
+// On a follower it forwards to the leader over gRPC (PeeringService.Forward).
+// Errors: registry.ErrBadCommand (undecodable), registry.ErrRefused (the
+// FSM refused it: unauthorised, expired, replayed, bad signature or a rule;
+// nothing changed, and the refusal is in the audit log), ErrOutcomeUnknown
+// (leadership lost mid-write), ErrNoLeader, or the context's error.
+func (n *Node) Apply(ctx context.Context, sc *roamv1.SignedCommand) (uint64, error) {
+	b, err := registry.EncodeSigned(sc)
 	if err != nil {
-		return 0, err
-	}
-	if _, _, err := registry.DecodePayload(cmd); err != nil {
 		return 0, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -39,7 +36,7 @@ func (n *Node) Apply(ctx context.Context, cmd *roamv1.Command) (uint64, error) {
 		defer cancel()
 	}
 	for {
-		idx, err, retry := n.applyOnce(ctx, cmd, b)
+		idx, err, retry := n.applyOnce(ctx, sc, b)
 		if !retry {
 			return idx, err
 		}
@@ -58,7 +55,7 @@ func (n *Node) Apply(ctx context.Context, cmd *roamv1.Command) (uint64, error) {
 
 // applyOnce tries once, locally or forwarded; retry is true when the error
 // is about leadership and the write certainly did not happen.
-func (n *Node) applyOnce(ctx context.Context, cmd *roamv1.Command, b []byte) (uint64, error, bool) {
+func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte) (uint64, error, bool) {
 	if n.raft.State() == raft.Leader {
 		return n.applyLocal(b)
 	}
@@ -74,7 +71,7 @@ func (n *Node) applyOnce(ctx context.Context, cmd *roamv1.Command, b []byte) (ui
 	if err != nil {
 		return 0, err, true
 	}
-	resp, err := roamv1.NewPeeringServiceClient(conn).Forward(ctx, &roamv1.ForwardRequest{Command: cmd})
+	resp, err := roamv1.NewPeeringServiceClient(conn).Forward(ctx, &roamv1.ForwardRequest{Signed: sc})
 	if err != nil {
 		return fromForwardStatus(err)
 	}
@@ -104,6 +101,10 @@ func (n *Node) applyLocal(b []byte) (uint64, error, bool) {
 func fromForwardStatus(err error) (uint64, error, bool) {
 	st, _ := status.FromError(err)
 	switch st.Code() {
+	case codes.PermissionDenied:
+		return 0, fmt.Errorf("%w: %w: %s", registry.ErrRefused, registry.ErrUnauthorized, trimPrefix(st.Message(), "command refused: unauthorized: ")), false
+	case codes.AlreadyExists:
+		return 0, fmt.Errorf("%w: %w: %s", registry.ErrRefused, registry.ErrReplayed, trimPrefix(st.Message(), "command refused: command replayed: ")), false
 	case codes.FailedPrecondition:
 		return 0, fmt.Errorf("%w: %s", registry.ErrRefused, trimPrefix(st.Message(), registry.ErrRefused.Error()+": ")), false
 	case codes.InvalidArgument:
@@ -143,6 +144,9 @@ func (n *Node) grpcAddrOf(nodeID, raftAddr string) (string, error) {
 }
 
 // join adds a server to the Raft configuration on the leader, or forwards.
+// The request carries an UpsertMember command signed by a national admin:
+// the leader checks it against the registry first, so an unauthorised join
+// never touches the Raft configuration, then applies it.
 func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error) {
 	if n.raft.State() != raft.Leader {
 		leaderAddr, leaderID := n.raft.LeaderWithID()
@@ -163,112 +167,122 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 		}
 		return resp.GetIndex(), nil
 	}
+	entry, err := registry.EncodeSigned(req.GetMember())
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	cp, err := n.fsm.Check(entry, time.Now())
+	if err != nil {
+		return 0, applyStatus(err)
+	}
+	_, msg, err := registry.DecodePayload(cp.GetCommand())
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	um, ok := msg.(*roamv1.UpsertMember)
+	if !ok || um.GetMember() == nil {
+		return 0, status.Error(codes.InvalidArgument, "member: must be a signed UpsertMember command")
+	}
+	m := um.GetMember()
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return 0, status.Error(codes.Unavailable, err.Error())
 	}
-	id, addr := raft.ServerID(req.GetNodeId()), raft.ServerAddress(req.GetRaftAddress())
+	id, addr := raft.ServerID(m.GetNodeId()), raft.ServerAddress(m.GetRaftAddress())
+	present := false
 	for _, s := range cf.Configuration().Servers {
 		switch {
-		case s.ID == id && s.Address == addr && (s.Suffrage == raft.Voter) == req.GetVoter():
-			return n.raft.AppliedIndex(), nil // already a member, same role
+		case s.ID == id && s.Address == addr && (s.Suffrage == raft.Voter) == m.GetVoter():
+			present = true // already a member, same role: just (re)record it
 		case s.ID == id && s.Address != addr:
 			return 0, status.Errorf(codes.FailedPrecondition, "node %s is already a member at %s; remove it before it joins from %s", id, s.Address, addr)
 		case s.ID != id && s.Address == addr:
 			return 0, status.Errorf(codes.FailedPrecondition, "raft_address %s is already used by member %s", addr, s.ID)
 		}
 	}
-	var f raft.IndexFuture
-	if req.GetVoter() {
-		f = n.raft.AddVoter(id, addr, 0, applyTimeout)
-	} else {
-		f = n.raft.AddNonvoter(id, addr, 0, applyTimeout)
-	}
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrLeadershipLost) {
-			return 0, status.Error(codes.Unknown, ErrOutcomeUnknown.Error())
+	if !present {
+		var f raft.IndexFuture
+		if m.GetVoter() {
+			f = n.raft.AddVoter(id, addr, 0, applyTimeout)
+		} else {
+			f = n.raft.AddNonvoter(id, addr, 0, applyTimeout)
 		}
-		return 0, status.Errorf(codes.Unavailable, "add %s: %v", id, err)
+		if err := f.Error(); err != nil {
+			if errors.Is(err, raft.ErrLeadershipLost) {
+				return 0, status.Error(codes.Unknown, ErrOutcomeUnknown.Error())
+			}
+			return 0, status.Errorf(codes.Unavailable, "add %s: %v", id, err)
+		}
+		n.log.Info("member joined", "member", m.GetNodeId(), "voter", m.GetVoter(), "raft_address", m.GetRaftAddress())
 	}
-	n.log.Info("member joined", "member", req.GetNodeId(), "voter", req.GetVoter(), "raft_address", req.GetRaftAddress())
-	return f.Index(), nil
+	idx, err, _ := n.applyLocal(entry)
+	if err != nil {
+		return 0, applyStatus(err)
+	}
+	return idx, nil
 }
 
-// register runs until this node's member record, jurisdiction and issuer
-// key are in the registry, joining the cluster first when configured to.
+// register brings the node into service: a bootstrapping node applies the
+// genesis command once it leads; a joining node presents its join token.
+// Ready closes when this replica holds the genesis. Registering the node's
+// issuer key is an admin act (roamctl key add), so the node only says what
+// to run while its key is missing.
 func (n *Node) register() {
 	defer close(n.ready)
-	cfg := n.cfg
-	if len(cfg.Join) > 0 {
+	if n.genesis != nil {
+		if err := n.applyGenesis(); err != nil {
+			n.readyErr = err
+			return
+		}
+	}
+	if n.joinToken != nil {
 		if err := n.joinCluster(); err != nil {
 			n.readyErr = err
 			return
 		}
 	}
-	signer := n.issuer.Signer()
-	pub, err := roamjws.PublicJWK(signerKey(n))
-	if err != nil {
-		n.readyErr = err
-		return
-	}
-	for {
-		err := n.registerOnce(signer, pub)
-		if err == nil {
-			n.log.Info("node registered", "jurisdiction", cfg.Jurisdiction, "kid", signer.Kid(), "grpc", n.GRPCAddr())
-			return
-		}
-		n.log.Debug("registration pending", "err", err)
+	for !n.fsm.Initialized() {
 		select {
 		case <-n.stop:
-			n.readyErr = errors.New("node stopped before it was registered")
+			n.readyErr = errors.New("node stopped before the registry reached it")
 			return
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	if _, ok := n.fsm.Key(n.issuer.Signer().Kid()); !ok {
+		n.log.Warn("this node's issuer key is not in the registry yet; a jurisdiction admin must register it",
+			"kid", n.issuer.Signer().Kid(), "public_jwk", filepath.Join(n.cfg.DataDir, "issuer-key.pub.jwk"),
+			"command", fmt.Sprintf("roamctl key add --jurisdiction %s --jwk %s --not-before <date> --admin-key <%s admin key>", n.cfg.Jurisdiction, filepath.Join(n.cfg.DataDir, "issuer-key.pub.jwk"), n.cfg.Jurisdiction))
 	}
 }
 
-func (n *Node) registerOnce(signer *roamjws.Signer, pub []byte) error {
-	cfg := n.cfg
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	go func() {
+// applyGenesis waits for leadership after bootstrap and applies the genesis
+// command, unless the registry already has one.
+func (n *Node) applyGenesis() error {
+	for {
+		if n.fsm.Initialized() {
+			return nil
+		}
+		if n.raft.State() == raft.Leader {
+			b, err := registry.EncodeSigned(n.genesis)
+			if err != nil {
+				return err
+			}
+			_, err, retry := n.applyLocal(b)
+			if err != nil && !retry {
+				return fmt.Errorf("genesis: %w", err)
+			}
+			if err == nil {
+				n.log.Info("genesis applied: national admin keys installed")
+				return nil
+			}
+		}
 		select {
 		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	var cmds []proto.Message
-	me := &roamv1.Member{NodeId: cfg.NodeID, Jurisdiction: cfg.Jurisdiction, RaftAddress: cfg.RaftAdvertise, GrpcAddress: n.advertisedGRPC(), Voter: cfg.IsVoter()}
-	if m, ok := n.fsm.Member(cfg.NodeID); !ok || !proto.Equal(m, me) {
-		cmds = append(cmds, &roamv1.UpsertMember{Member: me})
-	}
-	if _, ok := n.fsm.Jurisdiction(cfg.Jurisdiction); !ok {
-		name := cfg.Name
-		if name == "" {
-			name = cfg.Jurisdiction
-		}
-		cmds = append(cmds, &roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: cfg.Jurisdiction, Name: name, CodeSystem: sysName(n.cfg)}})
-	}
-	if _, ok := n.fsm.Key(signer.Kid()); !ok {
-		cmds = append(cmds, &roamv1.AddKey{Key: &roamv1.IssuerKey{
-			Kid: signer.Kid(), Jurisdiction: cfg.Jurisdiction, Alg: signer.Alg(), Jwk: pub,
-			State: roamv1.KeyState_KEY_STATE_ACTIVE, NotBefore: n.clock.Now().Add(-time.Minute).Unix(),
-		}})
-	}
-	for _, m := range cmds {
-		cmd, err := registry.NewCommand(m)
-		if err != nil {
-			return err
-		}
-		if _, err := n.Apply(ctx, cmd); err != nil && !errors.Is(err, registry.ErrRefused) {
-			return err
+			return errors.New("node stopped before genesis")
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if len(cmds) > 0 {
-		return errors.New("registration applied; confirming")
-	}
-	return nil
 }
 
 func (n *Node) advertisedGRPC() string {
@@ -278,10 +292,10 @@ func (n *Node) advertisedGRPC() string {
 	return n.cfg.GRPCAdvertise
 }
 
-// joinCluster asks the configured members to add this node, retrying until
-// one accepts or the node stops.
+// joinCluster presents the join token (a signed UpsertMember) to the
+// configured members until one accepts or the node stops.
 func (n *Node) joinCluster() error {
-	req := &roamv1.JoinRequest{NodeId: n.cfg.NodeID, Jurisdiction: n.cfg.Jurisdiction, RaftAddress: n.cfg.RaftAdvertise, GrpcAddress: n.advertisedGRPC(), Voter: n.cfg.IsVoter()}
+	req := &roamv1.JoinRequest{Member: n.joinToken}
 	for {
 		for _, addr := range n.cfg.Join {
 			conn, err := n.pool.Conn(addr)
@@ -293,6 +307,9 @@ func (n *Node) joinCluster() error {
 			cancel()
 			if err == nil {
 				return nil
+			}
+			if c := status.Code(err); c == codes.PermissionDenied || c == codes.InvalidArgument || c == codes.FailedPrecondition {
+				return fmt.Errorf("join refused via %s: %w", addr, err)
 			}
 			n.log.Debug("join pending", "via", addr, "err", err)
 		}

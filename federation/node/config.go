@@ -81,6 +81,12 @@ type Config struct {
 	Peers []Peer `yaml:"peers"`
 	// Join lists gRPC addresses of existing members to join through.
 	Join []string `yaml:"join"`
+	// Genesis is the file holding the genesis command (roamctl genesis):
+	// the national admin keys and quorum, signed by them. Bootstrap only.
+	Genesis string `yaml:"genesis"`
+	// JoinToken is the file holding this node's UpsertMember command signed
+	// by a national admin (roamctl cluster join-token). Needed with join.
+	JoinToken string `yaml:"join_token"`
 	// Voter is false for a non-voter replica.
 	Voter *bool `yaml:"voter"`
 	// Backend is the provincial system this node issues codes for.
@@ -144,6 +150,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.checkSecrets(c.Genesis != "", c.JoinToken != ""); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
@@ -391,8 +400,8 @@ func (c *Config) Validate() error {
 	if c.Bootstrap && !c.IsVoter() {
 		bad("voter", "a bootstrapping node must be a voter; remove voter: false or bootstrap: true")
 	}
-	if !c.Bootstrap && len(c.Join) == 0 && len(c.Peers) == 0 {
-		bad("join", "a node that does not bootstrap needs join addresses (gRPC host:port of a member) or peers")
+	if !c.Bootstrap && c.Genesis != "" {
+		bad("genesis", "only the bootstrapping node applies the genesis; remove it or set bootstrap: true")
 	}
 	for i, a := range c.Join {
 		if err := checkHostPort(a, 1); err != nil {
@@ -459,4 +468,15 @@ func sysName(c *Config) string {
 		return c.Backend.System
 	}
 	return SystemFor(c.Jurisdiction)
+}
+
+// errMissingSecret names a file the node needs but the config lacks.
+func (c *Config) checkSecrets(haveGenesis, haveToken bool) error {
+	if c.Bootstrap && !haveGenesis {
+		return fmt.Errorf("genesis: a bootstrapping node needs the genesis file (roamctl genesis --admin-key … --quorum M --out genesis.json)")
+	}
+	if len(c.Join) > 0 && !haveToken {
+		return fmt.Errorf("join_token: a joining node needs its join token, signed by a national admin (roamctl cluster join-token …)")
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 func TestConfigValidateNamesField(t *testing.T) {
 	good := func() *Config {
-		c := &Config{Jurisdiction: "330000", DataDir: "/tmp/x", RaftListen: "127.0.0.1:7420", GRPCListen: "127.0.0.1:7410", Bootstrap: true, Backend: Backend{URL: "http://127.0.0.1:7430"}}
+		c := &Config{Jurisdiction: "330000", DataDir: "/tmp/x", RaftListen: "127.0.0.1:7420", GRPCListen: "127.0.0.1:7410", Bootstrap: true, Genesis: "genesis.json", Backend: Backend{URL: "http://127.0.0.1:7430"}}
 		c.Defaults()
 		return c
 	}
@@ -27,7 +27,8 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"bad grpc listen", func(c *Config) { c.GRPCListen = "localhost" }, "grpc_listen"},
 		{"bootstrap and join", func(c *Config) { c.Join = []string{"127.0.0.1:7411"} }, "join"},
 		{"bootstrap non-voter", func(c *Config) { c.Voter = &no }, "voter"},
-		{"neither bootstrap nor join", func(c *Config) { c.Bootstrap = false }, "join"},
+		{"neither bootstrap nor join: waits to be added", func(c *Config) { c.Bootstrap, c.Genesis = false, "" }, ""},
+		{"genesis without bootstrap", func(c *Config) { c.Bootstrap = false }, "genesis"},
 		{"incomplete peer", func(c *Config) { c.Peers = []Peer{{ID: "x"}} }, "peers[0]"},
 		{"no backend", func(c *Config) { c.Backend.URL = "" }, "backend.url"},
 		{"bad dialect", func(c *Config) { c.Backend.Dialect = "shanghai" }, "backend.dialect"},

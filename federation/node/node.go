@@ -19,6 +19,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -35,6 +36,7 @@ import (
 	"github.com/roam-federation/roam/federation/registry"
 	"github.com/roam-federation/roam/federation/telemetry"
 	"github.com/roam-federation/roam/policies"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
 // Sentinel errors callers branch on.
@@ -57,6 +59,10 @@ type Options struct {
 	// TracerProvider, when set, replaces the one built from cfg.Telemetry
 	// (tests record spans with it). The caller owns its shutdown.
 	TracerProvider trace.TracerProvider
+	// Genesis and JoinToken, when set, replace the files named by
+	// cfg.Genesis and cfg.JoinToken (the demo and tests sign in-process).
+	Genesis   *roamv1.SignedCommand
+	JoinToken *roamv1.SignedCommand
 	// RaftLogLevel is hashicorp/raft's log level: trace, debug, info, warn
 	// (default) or error. Raft logs go to stderr through hclog.
 	RaftLogLevel string
@@ -81,6 +87,9 @@ type Node struct {
 	dlog   *decisionlog.Log
 	// signingKey is the private issuer key (data_dir/issuer-key.jwk).
 	signingKey jwk.Key
+	// genesis (bootstrap) and joinToken (join) from config or Options.
+	genesis   *roamv1.SignedCommand
+	joinToken *roamv1.SignedCommand
 	tpStop     func(context.Context) error
 
 	stop     chan struct{}
@@ -138,6 +147,21 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	})
 	if err != nil {
 		return nil, err
+	}
+
+	if err := cfg.checkSecrets(opts.Genesis != nil || cfg.Genesis != "", opts.JoinToken != nil || cfg.JoinToken != ""); err != nil {
+		return nil, err
+	}
+	n.genesis, n.joinToken = opts.Genesis, opts.JoinToken
+	if n.genesis == nil && cfg.Genesis != "" {
+		if n.genesis, err = ReadSignedCommand(cfg.Genesis); err != nil {
+			return nil, fmt.Errorf("genesis: %w", err)
+		}
+	}
+	if n.joinToken == nil && cfg.JoinToken != "" {
+		if n.joinToken, err = ReadSignedCommand(cfg.JoinToken); err != nil {
+			return nil, fmt.Errorf("join_token: %w", err)
+		}
 	}
 
 	// Registry on Raft.
@@ -224,6 +248,14 @@ func loadSecrets(dir string) (*roamjws.Signer, jwk.Key, []byte, error) {
 		}
 		if err := os.WriteFile(keyPath, b, 0o600); err != nil {
 			return nil, nil, nil, fmt.Errorf("write issuer key: %w", err)
+		}
+		pub, err := roamjws.PublicJWK(key)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		// The public half, for the jurisdiction admin to register.
+		if err := os.WriteFile(filepath.Join(dir, "issuer-key.pub.jwk"), pub, 0o644); err != nil {
+			return nil, nil, nil, fmt.Errorf("write issuer public key: %w", err)
 		}
 	case err != nil:
 		return nil, nil, nil, fmt.Errorf("read issuer key: %w", err)
@@ -419,3 +451,30 @@ func claimDataDir(cfg *Config) error {
 	}
 	return nil
 }
+
+// ReadSignedCommand reads a signed command file written by roamctl
+// (genesis, join tokens): protobuf JSON of a SignedCommand.
+func ReadSignedCommand(path string) (*roamv1.SignedCommand, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sc roamv1.SignedCommand
+	if err := protojson.Unmarshal(b, &sc); err != nil {
+		return nil, fmt.Errorf("%s is not a signed command file: %v", path, err)
+	}
+	return &sc, nil
+}
+
+// WriteSignedCommand writes sc as protobuf JSON, mode 0600.
+func WriteSignedCommand(path string, sc *roamv1.SignedCommand) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(sc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// IssuerPublicJWK is the public half of the node's issuer key (RFC 7517
+// JSON), for its jurisdiction's admin to register.
+func (n *Node) IssuerPublicJWK() ([]byte, error) { return roamjws.PublicJWK(n.signingKey) }

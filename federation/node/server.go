@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/roam-federation/roam/adapters"
@@ -56,6 +57,10 @@ func applyStatus(err error) error {
 		return nil
 	case errors.Is(err, registry.ErrBadCommand):
 		return status.Error(codes.InvalidArgument, "command: "+err.Error())
+	case errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrBadSignature):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, registry.ErrReplayed):
+		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, registry.ErrRefused):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, ErrOutcomeUnknown):
@@ -105,17 +110,26 @@ func (s *registrySvc) Watch(req *roamv1.WatchRequest, stream grpc.ServerStreamin
 }
 
 func (s *registrySvc) Propose(ctx context.Context, req *roamv1.ProposeRequest) (*roamv1.ProposeResponse, error) {
-	if req.GetCommand() == nil {
-		return nil, invalid("command", "required")
+	if len(req.GetSigned().GetSignatures()) == 0 {
+		return nil, invalid("signed", "required: a command signed with an admin key (roamctl signs with --admin-key)")
 	}
-	if _, _, err := registry.DecodePayload(req.GetCommand()); err != nil {
-		return nil, invalid("command", "%v", err)
+	if isGenesis(req.GetSigned()) {
+		return nil, invalid("signed", "a genesis command is applied by the bootstrapping node from its config, never proposed")
 	}
-	idx, err := s.n.Apply(ctx, req.GetCommand())
+	idx, err := s.n.Apply(ctx, req.GetSigned())
 	if err != nil {
 		return nil, applyStatus(err)
 	}
-	return &roamv1.ProposeResponse{Index: idx}, nil
+	return &roamv1.ProposeResponse{Index: idx, CommandId: commandID(req.GetSigned())}, nil
+}
+
+func (s *registrySvc) ListAudit(_ context.Context, req *roamv1.ListAuditRequest) (*roamv1.ListAuditResponse, error) {
+	limit := int(req.GetLimit())
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	recs := s.n.fsm.Audit(req.GetFromIndex(), limit)
+	return &roamv1.ListAuditResponse{Records: recs, AppliedIndex: s.n.fsm.AppliedIndex(), ChainHead: s.n.fsm.State().GetChainHead()}, nil
 }
 
 func (s *registrySvc) GetCluster(context.Context, *roamv1.GetClusterRequest) (*roamv1.GetClusterResponse, error) {
@@ -213,15 +227,18 @@ func (s *peeringSvc) QueryStatus(ctx context.Context, req *roamv1.QueryStatusReq
 }
 
 func (s *peeringSvc) Forward(ctx context.Context, req *roamv1.ForwardRequest) (*roamv1.ForwardResponse, error) {
-	if req.GetCommand() == nil {
-		return nil, invalid("command", "required")
+	if len(req.GetSigned().GetSignatures()) == 0 {
+		return nil, invalid("signed", "required")
+	}
+	if isGenesis(req.GetSigned()) {
+		return nil, invalid("signed", "a genesis command is never forwarded")
 	}
 	if s.n.raft.State() != raft.Leader {
 		return nil, status.Error(codes.Unavailable, "not the leader; retry")
 	}
-	b, err := registry.Encode(req.GetCommand())
+	b, err := registry.EncodeSigned(req.GetSigned())
 	if err != nil {
-		return nil, invalid("command", "%v", err)
+		return nil, invalid("signed", "%v", err)
 	}
 	idx, err, _ := s.n.applyLocal(b)
 	if err != nil {
@@ -234,21 +251,38 @@ func (s *peeringSvc) Forward(ctx context.Context, req *roamv1.ForwardRequest) (*
 }
 
 func (s *peeringSvc) Join(ctx context.Context, req *roamv1.JoinRequest) (*roamv1.JoinResponse, error) {
-	switch {
-	case req.GetNodeId() == "":
-		return nil, invalid("node_id", "required")
-	case !registry.ValidJurisdictionID(req.GetJurisdiction()):
-		return nil, invalid("jurisdiction", "%q is not a GB/T 2260 code", req.GetJurisdiction())
-	case req.GetRaftAddress() == "":
-		return nil, invalid("raft_address", "required")
-	case req.GetGrpcAddress() == "":
-		return nil, invalid("grpc_address", "required")
+	if len(req.GetMember().GetSignatures()) == 0 {
+		return nil, invalid("member", "required: an UpsertMember command signed by a national admin (roamctl cluster join-token)")
 	}
 	idx, err := s.n.join(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	return &roamv1.JoinResponse{Index: idx}, nil
+}
+
+// isGenesis peeks at a signed command's type without verifying it.
+func isGenesis(sc *roamv1.SignedCommand) bool {
+	cp := peekPayload(sc)
+	return cp != nil && cp.GetCommand().GetType() == roamv1.CommandType_COMMAND_TYPE_GENESIS
+}
+
+func commandID(sc *roamv1.SignedCommand) string { return peekPayload(sc).GetId() }
+
+// peekPayload decodes the payload of the first signature, unverified.
+func peekPayload(sc *roamv1.SignedCommand) *roamv1.CommandPayload {
+	if len(sc.GetSignatures()) == 0 {
+		return nil
+	}
+	c, err := roamjws.ParseCompact([]byte(sc.GetSignatures()[0]), registry.TypCommand)
+	if err != nil {
+		return nil
+	}
+	var cp roamv1.CommandPayload
+	if proto.Unmarshal(c.Payload, &cp) != nil {
+		return nil
+	}
+	return &cp
 }
 
 // --- IssuanceService ---
@@ -288,6 +322,5 @@ func backendStatus(err error) error {
 	return status.Error(codes.Unavailable, "provincial backend: "+err.Error())
 }
 
-var _ = roamjws.Prefix
 
 func tsOf(sec int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(sec, 0)) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync"
 	"time"
 
@@ -58,26 +59,14 @@ func NewFSM() *FSM {
 // depends only on the entry and the current state.
 func (f *FSM) Apply(l *raft.Log) any {
 	res := &ApplyResult{Index: l.Index}
-	var typ roamv1.CommandType
 	if l.Type != raft.LogCommand {
 		return res
 	}
-	t, m, err := Decode(l.Data)
-	if err == nil {
-		typ = t
-	}
 	f.mu.Lock()
-	if err == nil {
-		h, ok := handlers[t]
-		if !ok {
-			err = fmt.Errorf("%w: no handler for %s", ErrBadCommand, t)
-		} else {
-			res.Summary, err = h(f.st, m)
-		}
-	}
-	res.Err = err
+	rec, summary, err := f.st.apply(l)
+	res.Summary, res.Err = summary, err
 	f.applied = l.Index
-	ch := &roamv1.RegistryChange{Index: l.Index, Type: typ, Summary: res.Summary}
+	ch := &roamv1.RegistryChange{Index: l.Index, Type: rec.GetType(), Summary: summary}
 	if err != nil {
 		ch.Error = err.Error()
 	}
@@ -95,6 +84,65 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return res
 }
 
+// apply runs one signed log entry through verification, freshness,
+// authority and its handler, and appends its audit record whatever the
+// outcome. Deterministic: the only time it uses is the entry's AppendedAt.
+func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
+	appended := l.AppendedAt.Unix()
+	rec := &roamv1.AuditRecord{Index: l.Index, Time: appended, Entry: l.Data}
+	summary, err := func() (string, error) {
+		cp, sg, err := s.openSigned(l.Data)
+		if err != nil {
+			return "", err
+		}
+		rec.CommandId = cp.GetId()
+		rec.Type = cp.GetCommand().GetType()
+		for _, x := range sg {
+			rec.Signers = append(rec.Signers, x.kid)
+			rec.SignerJurisdictions = append(rec.SignerJurisdictions, x.jurisdiction)
+		}
+		if err := s.checkFreshness(cp, appended); err != nil {
+			return "", err
+		}
+		t, m, err := DecodePayload(cp.GetCommand())
+		if err != nil {
+			return "", err
+		}
+		genesis := t == roamv1.CommandType_COMMAND_TYPE_GENESIS
+		switch {
+		case !s.initialized() && !genesis:
+			return "", reject(ErrNotInitialized, "only a genesis command can be applied first")
+		case genesis:
+			if err := genesisQuorumMet(m.(*roamv1.Genesis), sg); err != nil {
+				return "", err
+			}
+		default:
+			if err := s.authorize(t, m, sg); err != nil {
+				return "", err
+			}
+		}
+		h, ok := handlers[t]
+		if !ok {
+			return "", fmt.Errorf("%w: no handler for %s", ErrBadCommand, t)
+		}
+		summary, err := h(s, m)
+		if err != nil {
+			return "", err
+		}
+		s.remember(cp, appended)
+		return summary, nil
+	}()
+	rec.Accepted = err == nil
+	rec.Summary = summary
+	if err != nil {
+		rec.Reason = err.Error()
+	}
+	rec.Chain = chainNext(s.chain, rec)
+	s.chain = rec.Chain
+	s.audit = append(s.audit, rec)
+	return rec, summary, err
+}
+
 // AppliedIndex is the index of the last log entry applied to this replica.
 func (f *FSM) AppliedIndex() uint64 {
 	f.mu.RLock()
@@ -103,10 +151,56 @@ func (f *FSM) AppliedIndex() uint64 {
 }
 
 // State returns a copy of the whole registry and the applied index.
+// The audit trail is left out (see Audit); ChainHead is included.
 func (f *FSM) State() *roamv1.RegistrySnapshot {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.snapshot(f.applied)
+	snap := f.st.snapshot(f.applied)
+	snap.Audit = nil
+	return snap
+}
+
+// Audit returns up to limit audit records with index > from, in log order.
+func (f *FSM) Audit(from uint64, limit int) []*roamv1.AuditRecord {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	i := sort.Search(len(f.st.audit), func(i int) bool { return f.st.audit[i].GetIndex() > from })
+	end := len(f.st.audit)
+	if limit > 0 && i+limit < end {
+		end = i + limit
+	}
+	return append([]*roamv1.AuditRecord(nil), f.st.audit[i:end]...)
+}
+
+// Initialized reports whether the registry has its genesis.
+func (f *FSM) Initialized() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.initialized()
+}
+
+// Check runs everything Apply would check on a signed entry appended at
+// appended (signatures, freshness, authority) against the current state,
+// changing nothing. Nodes use it to refuse a membership change before
+// touching the Raft configuration; Apply still decides for real.
+func (f *FSM) Check(entry []byte, appended time.Time) (*roamv1.CommandPayload, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	cp, sg, err := f.st.openSigned(entry)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.st.checkFreshness(cp, appended.Unix()); err != nil {
+		return nil, err
+	}
+	t, m, err := DecodePayload(cp.GetCommand())
+	if err != nil {
+		return nil, err
+	}
+	if !f.st.initialized() {
+		return nil, reject(ErrNotInitialized, "only a genesis command can be applied first")
+	}
+	return cp, f.st.authorize(t, m, sg)
 }
 
 // Changes returns applied changes with index > from, waiting up to ctx for
@@ -237,7 +331,9 @@ type AgreementError struct {
 
 // Snapshot captures the whole registry. The returned snapshot is immutable.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	snap := f.State()
+	f.mu.RLock()
+	snap := f.st.snapshot(f.applied)
+	f.mu.RUnlock()
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -38,6 +39,14 @@ type state struct {
 	byPair        map[string]string // host+"<"+issuer -> agreement id
 	members       map[string]*roamv1.Member
 	revoked       map[string]map[string]int64 // jurisdiction -> jti -> revoked_at
+
+	// Governance (issue 3).
+	admins map[string]*adminKey         // kid -> admin key
+	quorum uint32                       // national M of N; 0 before genesis
+	hub    map[string]*roamv1.HubMember // jurisdiction -> hub membership
+	seen   map[string]int64             // command id -> expires_at
+	audit  []*roamv1.AuditRecord
+	chain  []byte // hash chain head over audit
 }
 
 func newState() *state {
@@ -49,6 +58,9 @@ func newState() *state {
 		byPair:        map[string]string{},
 		members:       map[string]*roamv1.Member{},
 		revoked:       map[string]map[string]int64{},
+		admins:        map[string]*adminKey{},
+		hub:           map[string]*roamv1.HubMember{},
+		seen:          map[string]int64{},
 	}
 }
 
@@ -72,6 +84,14 @@ var handlers = map[roamv1.CommandType]handler{
 	roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:         applyRevokeCode,
 	roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:       applyUpsertMember,
 	roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:       applyRemoveMember,
+	roamv1.CommandType_COMMAND_TYPE_GENESIS:             applyGenesis,
+	roamv1.CommandType_COMMAND_TYPE_ADD_ADMIN_KEY:       applyAddAdminKey,
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY:    applyRevokeAdminKey,
+	roamv1.CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM: applySetQuorum,
+	roamv1.CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT:    applyImpose,
+	roamv1.CommandType_COMMAND_TYPE_REMOVE_JURISDICTION: applyRemoveJurisdiction,
+	roamv1.CommandType_COMMAND_TYPE_JOIN_HUB:            applyJoinHub,
+	roamv1.CommandType_COMMAND_TYPE_LEAVE_HUB:           applyLeaveHub,
 }
 
 func applyUpsertJurisdiction(s *state, m proto.Message) (string, error) {
@@ -161,6 +181,9 @@ func stateWord(v fmt.Stringer) string {
 }
 
 func (s *state) party(id, host, issuer, field string) error {
+	if id == National && field == "by" {
+		return nil // the national platform may suspend or terminate any agreement
+	}
 	if id != host && id != issuer {
 		return refuse("%s %q is neither the host %s nor the issuer %s", field, id, host, issuer)
 	}
@@ -169,31 +192,12 @@ func (s *state) party(id, host, issuer, field string) error {
 
 func applyPropose(s *state, m proto.Message) (string, error) {
 	c := m.(*roamv1.ProposeAgreement)
-	for _, f := range []struct{ name, id string }{{"host", c.GetHost()}, {"issuer", c.GetIssuer()}} {
-		if _, ok := s.jurisdictions[f.id]; !ok {
-			return "", refuse("%s %q is not registered", f.name, f.id)
-		}
-	}
-	if c.GetHost() == c.GetIssuer() {
-		return "", refuse("host and issuer are the same jurisdiction")
-	}
-	if err := s.party(c.GetProposedBy(), c.GetHost(), c.GetIssuer(), "proposed_by"); err != nil {
+	if err := s.validateProposal(c); err != nil {
 		return "", err
-	}
-	if c.GetEffectiveFrom() <= 0 || (c.GetEffectiveUntil() != 0 && c.GetEffectiveUntil() <= c.GetEffectiveFrom()) {
-		return "", refuse("effective window: effective_from must be > 0 and effective_until 0 or after it")
 	}
 	t := c.GetTerms()
 	if t == nil {
 		t = &roamv1.AgreementTerms{}
-	}
-	for _, col := range t.GetColors() {
-		if _, err := adapters.ParseColor(col); err != nil {
-			return "", refuse("terms.colors: %v", err)
-		}
-	}
-	if t.GetMaxCodeAgeSeconds() < 0 || t.GetMaxAgeWithoutStatusSeconds() < 0 {
-		return "", refuse("terms: ages are seconds >= 0")
 	}
 	id := AgreementID(c.GetHost(), c.GetIssuer())
 	old, exists := s.agreements[id]
@@ -225,6 +229,37 @@ func applyPropose(s *state, m proto.Message) (string, error) {
 	}
 	s.byPair[pairKey(c.GetHost(), c.GetIssuer())] = id
 	return fmt.Sprintf("agreement %s v%d proposed by %s", id, version, c.GetProposedBy()), nil
+}
+
+// validateProposal checks the parties, window and terms of a proposal.
+func (s *state) validateProposal(c *roamv1.ProposeAgreement) error {
+	for _, f := range []struct{ name, id string }{{"host", c.GetHost()}, {"issuer", c.GetIssuer()}} {
+		if _, ok := s.jurisdictions[f.id]; !ok || f.id == National {
+			return refuse("%s %q is not a registered province or city", f.name, f.id)
+		}
+	}
+	if c.GetHost() == c.GetIssuer() {
+		return refuse("host and issuer are the same jurisdiction")
+	}
+	if err := s.party(c.GetProposedBy(), c.GetHost(), c.GetIssuer(), "proposed_by"); err != nil {
+		return err
+	}
+	if c.GetEffectiveFrom() <= 0 || (c.GetEffectiveUntil() != 0 && c.GetEffectiveUntil() <= c.GetEffectiveFrom()) {
+		return refuse("effective window: effective_from must be > 0 and effective_until 0 or after it")
+	}
+	return validateTerms(c.GetTerms())
+}
+
+func validateTerms(t *roamv1.AgreementTerms) error {
+	for _, col := range t.GetColors() {
+		if _, err := adapters.ParseColor(col); err != nil {
+			return refuse("terms.colors: %v", err)
+		}
+	}
+	if t.GetMaxCodeAgeSeconds() < 0 || t.GetMaxAgeWithoutStatusSeconds() < 0 {
+		return refuse("terms: ages are seconds >= 0")
+	}
+	return nil
 }
 
 func applyAccept(s *state, m proto.Message) (string, error) {
@@ -349,6 +384,14 @@ func (s *state) snapshot(index uint64) *roamv1.RegistrySnapshot {
 			out.RevokedCodes = append(out.RevokedCodes, &roamv1.RevokedCode{Jurisdiction: j, CodeId: jti, RevokedAt: s.revoked[j][jti]})
 		}
 	}
+	out.AdminKeys = s.sortedAdmins()
+	out.NationalQuorum = s.quorum
+	for _, j := range sortedKeys(s.hub) {
+		out.HubMembers = append(out.HubMembers, proto.Clone(s.hub[j]).(*roamv1.HubMember))
+	}
+	out.SeenCommands = s.sortedSeen()
+	out.Audit = s.audit // records are immutable once appended
+	out.ChainHead = s.chain
 	return out
 }
 
@@ -372,6 +415,33 @@ func restoreState(snap *roamv1.RegistrySnapshot) (*state, error) {
 	}
 	for _, m := range snap.GetMembers() {
 		s.members[m.GetNodeId()] = m
+	}
+	for _, k := range snap.GetAdminKeys() {
+		ak, err := parseAdminKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot admin key %s: %w", k.GetKid(), err)
+		}
+		s.admins[k.GetKid()] = ak
+	}
+	s.quorum = snap.GetNationalQuorum()
+	for _, h := range snap.GetHubMembers() {
+		s.hub[h.GetJurisdiction()] = h
+	}
+	for _, c := range snap.GetSeenCommands() {
+		s.seen[c.GetId()] = c.GetExpiresAt()
+	}
+	s.audit = snap.GetAudit()
+	s.chain = snap.GetChainHead()
+	// The audit chain must hash to the head the snapshot carries.
+	var chain []byte
+	for _, r := range s.audit {
+		chain = chainNext(chain, r)
+		if !bytes.Equal(chain, r.GetChain()) {
+			return nil, fmt.Errorf("snapshot audit record %d: hash chain broken", r.GetIndex())
+		}
+	}
+	if !bytes.Equal(chain, s.chain) {
+		return nil, fmt.Errorf("snapshot chain head does not match its audit records")
 	}
 	for _, r := range snap.GetRevokedCodes() {
 		set := s.revoked[r.GetJurisdiction()]

@@ -340,8 +340,9 @@ func (x *WatchResponse) GetChange() *RegistryChange {
 }
 
 type ProposeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Command       *Command               `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A command signed by admin keys (issue 3); see registry.SignCommand.
+	Signed        *SignedCommand `protobuf:"bytes,2,opt,name=signed,proto3" json:"signed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,9 +377,9 @@ func (*ProposeRequest) Descriptor() ([]byte, []int) {
 	return file_roam_v1_service_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *ProposeRequest) GetCommand() *Command {
+func (x *ProposeRequest) GetSigned() *SignedCommand {
 	if x != nil {
-		return x.Command
+		return x.Signed
 	}
 	return nil
 }
@@ -386,7 +387,9 @@ func (x *ProposeRequest) GetCommand() *Command {
 type ProposeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The log index at which the command was committed and applied.
-	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The signed command's id.
+	CommandId     string `protobuf:"bytes,2,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -428,6 +431,126 @@ func (x *ProposeResponse) GetIndex() uint64 {
 	return 0
 }
 
+func (x *ProposeResponse) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
+type ListAuditRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	FromIndex uint64                 `protobuf:"varint,1,opt,name=from_index,json=fromIndex,proto3" json:"from_index,omitempty"`
+	// At most this many records (default and maximum 1000).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditRequest) Reset() {
+	*x = ListAuditRequest{}
+	mi := &file_roam_v1_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditRequest) ProtoMessage() {}
+
+func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditRequest) Descriptor() ([]byte, []int) {
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListAuditRequest) GetFromIndex() uint64 {
+	if x != nil {
+		return x.FromIndex
+	}
+	return 0
+}
+
+func (x *ListAuditRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListAuditResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*AuditRecord         `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	ChainHead     []byte                 `protobuf:"bytes,3,opt,name=chain_head,json=chainHead,proto3" json:"chain_head,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditResponse) Reset() {
+	*x = ListAuditResponse{}
+	mi := &file_roam_v1_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditResponse) ProtoMessage() {}
+
+func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditResponse) Descriptor() ([]byte, []int) {
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListAuditResponse) GetRecords() []*AuditRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListAuditResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *ListAuditResponse) GetChainHead() []byte {
+	if x != nil {
+		return x.ChainHead
+	}
+	return nil
+}
+
 type GetClusterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -436,7 +559,7 @@ type GetClusterRequest struct {
 
 func (x *GetClusterRequest) Reset() {
 	*x = GetClusterRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[7]
+	mi := &file_roam_v1_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +571,7 @@ func (x *GetClusterRequest) String() string {
 func (*GetClusterRequest) ProtoMessage() {}
 
 func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[7]
+	mi := &file_roam_v1_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +584,7 @@ func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{7}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{9}
 }
 
 type ClusterServer struct {
@@ -477,7 +600,7 @@ type ClusterServer struct {
 
 func (x *ClusterServer) Reset() {
 	*x = ClusterServer{}
-	mi := &file_roam_v1_service_proto_msgTypes[8]
+	mi := &file_roam_v1_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +612,7 @@ func (x *ClusterServer) String() string {
 func (*ClusterServer) ProtoMessage() {}
 
 func (x *ClusterServer) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[8]
+	mi := &file_roam_v1_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +625,7 @@ func (x *ClusterServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterServer.ProtoReflect.Descriptor instead.
 func (*ClusterServer) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{8}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ClusterServer) GetId() string {
@@ -556,7 +679,7 @@ type GetClusterResponse struct {
 
 func (x *GetClusterResponse) Reset() {
 	*x = GetClusterResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[9]
+	mi := &file_roam_v1_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +691,7 @@ func (x *GetClusterResponse) String() string {
 func (*GetClusterResponse) ProtoMessage() {}
 
 func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[9]
+	mi := &file_roam_v1_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +704,7 @@ func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{9}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetClusterResponse) GetServers() []*ClusterServer {
@@ -644,7 +767,7 @@ type Reason struct {
 
 func (x *Reason) Reset() {
 	*x = Reason{}
-	mi := &file_roam_v1_service_proto_msgTypes[10]
+	mi := &file_roam_v1_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +779,7 @@ func (x *Reason) String() string {
 func (*Reason) ProtoMessage() {}
 
 func (x *Reason) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[10]
+	mi := &file_roam_v1_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +792,7 @@ func (x *Reason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reason.ProtoReflect.Descriptor instead.
 func (*Reason) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{10}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Reason) GetCode() string {
@@ -707,7 +830,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_roam_v1_service_proto_msgTypes[11]
+	mi := &file_roam_v1_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +842,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[11]
+	mi := &file_roam_v1_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +855,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{11}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Decision) GetOutcome() Outcome {
@@ -823,7 +946,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[12]
+	mi := &file_roam_v1_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +958,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[12]
+	mi := &file_roam_v1_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +971,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{12}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VerifyRequest) GetPayload() []byte {
@@ -888,7 +1011,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[13]
+	mi := &file_roam_v1_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1023,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[13]
+	mi := &file_roam_v1_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1036,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{13}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VerifyResponse) GetDecision() *Decision {
@@ -936,7 +1059,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[14]
+	mi := &file_roam_v1_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1071,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[14]
+	mi := &file_roam_v1_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1084,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{14}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExplainRequest) GetPayload() []byte {
@@ -1004,7 +1127,7 @@ type Stage struct {
 
 func (x *Stage) Reset() {
 	*x = Stage{}
-	mi := &file_roam_v1_service_proto_msgTypes[15]
+	mi := &file_roam_v1_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1139,7 @@ func (x *Stage) String() string {
 func (*Stage) ProtoMessage() {}
 
 func (x *Stage) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[15]
+	mi := &file_roam_v1_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1152,7 @@ func (x *Stage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stage.ProtoReflect.Descriptor instead.
 func (*Stage) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Stage) GetName() string {
@@ -1063,7 +1186,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[16]
+	mi := &file_roam_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1198,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[16]
+	mi := &file_roam_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1211,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExplainResponse) GetDecision() *Decision {
@@ -1117,7 +1240,7 @@ type QueryStatusRequest struct {
 
 func (x *QueryStatusRequest) Reset() {
 	*x = QueryStatusRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[17]
+	mi := &file_roam_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1252,7 @@ func (x *QueryStatusRequest) String() string {
 func (*QueryStatusRequest) ProtoMessage() {}
 
 func (x *QueryStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[17]
+	mi := &file_roam_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1265,7 @@ func (x *QueryStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStatusRequest.ProtoReflect.Descriptor instead.
 func (*QueryStatusRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryStatusRequest) GetIssuer() string {
@@ -1169,7 +1292,7 @@ type QueryStatusResponse struct {
 
 func (x *QueryStatusResponse) Reset() {
 	*x = QueryStatusResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[18]
+	mi := &file_roam_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1304,7 @@ func (x *QueryStatusResponse) String() string {
 func (*QueryStatusResponse) ProtoMessage() {}
 
 func (x *QueryStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[18]
+	mi := &file_roam_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1317,7 @@ func (x *QueryStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStatusResponse.ProtoReflect.Descriptor instead.
 func (*QueryStatusResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueryStatusResponse) GetAssertion() string {
@@ -1206,14 +1329,14 @@ func (x *QueryStatusResponse) GetAssertion() string {
 
 type ForwardRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Command       *Command               `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	Signed        *SignedCommand         `protobuf:"bytes,2,opt,name=signed,proto3" json:"signed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[19]
+	mi := &file_roam_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1348,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[19]
+	mi := &file_roam_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,12 +1361,12 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *ForwardRequest) GetCommand() *Command {
+func (x *ForwardRequest) GetSigned() *SignedCommand {
 	if x != nil {
-		return x.Command
+		return x.Signed
 	}
 	return nil
 }
@@ -1257,7 +1380,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[20]
+	mi := &file_roam_v1_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1392,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[20]
+	mi := &file_roam_v1_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1405,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{20}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForwardResponse) GetIndex() uint64 {
@@ -1293,19 +1416,18 @@ func (x *ForwardResponse) GetIndex() uint64 {
 }
 
 type JoinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Jurisdiction  string                 `protobuf:"bytes,2,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,4,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	Voter         bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An UpsertMember command signed by a national admin (issue 3 §6): the
+	// leader checks it, adds the node to the Raft configuration as a voter or
+	// non-voter, then applies it.
+	Member        *SignedCommand `protobuf:"bytes,6,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[21]
+	mi := &file_roam_v1_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1439,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[21]
+	mi := &file_roam_v1_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,42 +1452,14 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{21}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *JoinRequest) GetNodeId() string {
+func (x *JoinRequest) GetMember() *SignedCommand {
 	if x != nil {
-		return x.NodeId
+		return x.Member
 	}
-	return ""
-}
-
-func (x *JoinRequest) GetJurisdiction() string {
-	if x != nil {
-		return x.Jurisdiction
-	}
-	return ""
-}
-
-func (x *JoinRequest) GetRaftAddress() string {
-	if x != nil {
-		return x.RaftAddress
-	}
-	return ""
-}
-
-func (x *JoinRequest) GetGrpcAddress() string {
-	if x != nil {
-		return x.GrpcAddress
-	}
-	return ""
-}
-
-func (x *JoinRequest) GetVoter() bool {
-	if x != nil {
-		return x.Voter
-	}
-	return false
+	return nil
 }
 
 type JoinResponse struct {
@@ -1377,7 +1471,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[22]
+	mi := &file_roam_v1_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1483,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[22]
+	mi := &file_roam_v1_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1496,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{22}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JoinResponse) GetIndex() uint64 {
@@ -1423,7 +1517,7 @@ type IssueCodeRequest struct {
 
 func (x *IssueCodeRequest) Reset() {
 	*x = IssueCodeRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[23]
+	mi := &file_roam_v1_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1529,7 @@ func (x *IssueCodeRequest) String() string {
 func (*IssueCodeRequest) ProtoMessage() {}
 
 func (x *IssueCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[23]
+	mi := &file_roam_v1_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1542,7 @@ func (x *IssueCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssueCodeRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{23}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IssueCodeRequest) GetResidentId() string {
@@ -1472,7 +1566,7 @@ type IssueCodeResponse struct {
 
 func (x *IssueCodeResponse) Reset() {
 	*x = IssueCodeResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[24]
+	mi := &file_roam_v1_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1578,7 @@ func (x *IssueCodeResponse) String() string {
 func (*IssueCodeResponse) ProtoMessage() {}
 
 func (x *IssueCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[24]
+	mi := &file_roam_v1_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1591,7 @@ func (x *IssueCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCodeResponse.ProtoReflect.Descriptor instead.
 func (*IssueCodeResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{24}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IssueCodeResponse) GetCode() string {
@@ -1554,11 +1648,22 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\"@\n" +
 	"\rWatchResponse\x12/\n" +
-	"\x06change\x18\x01 \x01(\v2\x17.roam.v1.RegistryChangeR\x06change\"<\n" +
-	"\x0eProposeRequest\x12*\n" +
-	"\acommand\x18\x01 \x01(\v2\x10.roam.v1.CommandR\acommand\"'\n" +
+	"\x06change\x18\x01 \x01(\v2\x17.roam.v1.RegistryChangeR\x06change\"F\n" +
+	"\x0eProposeRequest\x12.\n" +
+	"\x06signed\x18\x02 \x01(\v2\x16.roam.v1.SignedCommandR\x06signedJ\x04\b\x01\x10\x02\"F\n" +
 	"\x0fProposeResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\x13\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x02 \x01(\tR\tcommandId\"G\n" +
+	"\x10ListAuditRequest\x12\x1d\n" +
+	"\n" +
+	"from_index\x18\x01 \x01(\x04R\tfromIndex\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"\x87\x01\n" +
+	"\x11ListAuditResponse\x12.\n" +
+	"\arecords\x18\x01 \x03(\v2\x14.roam.v1.AuditRecordR\arecords\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1d\n" +
+	"\n" +
+	"chain_head\x18\x03 \x01(\fR\tchainHead\"\x13\n" +
 	"\x11GetClusterRequest\"\x93\x01\n" +
 	"\rClusterServer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
@@ -1616,17 +1721,13 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x17\n" +
 	"\acode_id\x18\x02 \x01(\tR\x06codeId\"3\n" +
 	"\x13QueryStatusResponse\x12\x1c\n" +
-	"\tassertion\x18\x01 \x01(\tR\tassertion\"<\n" +
-	"\x0eForwardRequest\x12*\n" +
-	"\acommand\x18\x01 \x01(\v2\x10.roam.v1.CommandR\acommand\"'\n" +
+	"\tassertion\x18\x01 \x01(\tR\tassertion\"F\n" +
+	"\x0eForwardRequest\x12.\n" +
+	"\x06signed\x18\x02 \x01(\v2\x16.roam.v1.SignedCommandR\x06signedJ\x04\b\x01\x10\x02\"'\n" +
 	"\x0fForwardResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"\xa6\x01\n" +
-	"\vJoinRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
-	"\fjurisdiction\x18\x02 \x01(\tR\fjurisdiction\x12!\n" +
-	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x04 \x01(\tR\vgrpcAddress\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"$\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"C\n" +
+	"\vJoinRequest\x12.\n" +
+	"\x06member\x18\x06 \x01(\v2\x16.roam.v1.SignedCommandR\x06memberJ\x04\b\x01\x10\x06\"$\n" +
 	"\fJoinResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"3\n" +
 	"\x10IssueCodeRequest\x12\x1f\n" +
@@ -1646,13 +1747,14 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\x16OUTCOME_QUARANTINE_14D\x10\x03\x12\x19\n" +
 	"\x15OUTCOME_TEST_REQUIRED\x10\x04\x12\x12\n" +
 	"\x0eOUTCOME_REJECT\x10\x05\x12\x15\n" +
-	"\x11OUTCOME_UNDECIDED\x10\x062\x91\x02\n" +
+	"\x11OUTCOME_UNDECIDED\x10\x062\xd5\x02\n" +
 	"\x0fRegistryService\x12?\n" +
 	"\bGetState\x12\x18.roam.v1.GetStateRequest\x1a\x19.roam.v1.GetStateResponse\x128\n" +
 	"\x05Watch\x12\x15.roam.v1.WatchRequest\x1a\x16.roam.v1.WatchResponse0\x01\x12<\n" +
 	"\aPropose\x12\x17.roam.v1.ProposeRequest\x1a\x18.roam.v1.ProposeResponse\x12E\n" +
 	"\n" +
-	"GetCluster\x12\x1a.roam.v1.GetClusterRequest\x1a\x1b.roam.v1.GetClusterResponse2\x8d\x01\n" +
+	"GetCluster\x12\x1a.roam.v1.GetClusterRequest\x1a\x1b.roam.v1.GetClusterResponse\x12B\n" +
+	"\tListAudit\x12\x19.roam.v1.ListAuditRequest\x1a\x1a.roam.v1.ListAuditResponse2\x8d\x01\n" +
 	"\x12RecognitionService\x129\n" +
 	"\x06Verify\x12\x16.roam.v1.VerifyRequest\x1a\x17.roam.v1.VerifyResponse\x12<\n" +
 	"\aExplain\x12\x17.roam.v1.ExplainRequest\x1a\x18.roam.v1.ExplainResponse2\xcd\x01\n" +
@@ -1676,7 +1778,7 @@ func file_roam_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_roam_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roam_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_roam_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_roam_v1_service_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: roam.v1.Outcome
 	(*GetStateRequest)(nil),       // 1: roam.v1.GetStateRequest
@@ -1686,70 +1788,77 @@ var file_roam_v1_service_proto_goTypes = []any{
 	(*WatchResponse)(nil),         // 5: roam.v1.WatchResponse
 	(*ProposeRequest)(nil),        // 6: roam.v1.ProposeRequest
 	(*ProposeResponse)(nil),       // 7: roam.v1.ProposeResponse
-	(*GetClusterRequest)(nil),     // 8: roam.v1.GetClusterRequest
-	(*ClusterServer)(nil),         // 9: roam.v1.ClusterServer
-	(*GetClusterResponse)(nil),    // 10: roam.v1.GetClusterResponse
-	(*Reason)(nil),                // 11: roam.v1.Reason
-	(*Decision)(nil),              // 12: roam.v1.Decision
-	(*VerifyRequest)(nil),         // 13: roam.v1.VerifyRequest
-	(*VerifyResponse)(nil),        // 14: roam.v1.VerifyResponse
-	(*ExplainRequest)(nil),        // 15: roam.v1.ExplainRequest
-	(*Stage)(nil),                 // 16: roam.v1.Stage
-	(*ExplainResponse)(nil),       // 17: roam.v1.ExplainResponse
-	(*QueryStatusRequest)(nil),    // 18: roam.v1.QueryStatusRequest
-	(*QueryStatusResponse)(nil),   // 19: roam.v1.QueryStatusResponse
-	(*ForwardRequest)(nil),        // 20: roam.v1.ForwardRequest
-	(*ForwardResponse)(nil),       // 21: roam.v1.ForwardResponse
-	(*JoinRequest)(nil),           // 22: roam.v1.JoinRequest
-	(*JoinResponse)(nil),          // 23: roam.v1.JoinResponse
-	(*IssueCodeRequest)(nil),      // 24: roam.v1.IssueCodeRequest
-	(*IssueCodeResponse)(nil),     // 25: roam.v1.IssueCodeResponse
-	(*RegistrySnapshot)(nil),      // 26: roam.v1.RegistrySnapshot
-	(CommandType)(0),              // 27: roam.v1.CommandType
-	(*Command)(nil),               // 28: roam.v1.Command
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*ListAuditRequest)(nil),      // 8: roam.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),     // 9: roam.v1.ListAuditResponse
+	(*GetClusterRequest)(nil),     // 10: roam.v1.GetClusterRequest
+	(*ClusterServer)(nil),         // 11: roam.v1.ClusterServer
+	(*GetClusterResponse)(nil),    // 12: roam.v1.GetClusterResponse
+	(*Reason)(nil),                // 13: roam.v1.Reason
+	(*Decision)(nil),              // 14: roam.v1.Decision
+	(*VerifyRequest)(nil),         // 15: roam.v1.VerifyRequest
+	(*VerifyResponse)(nil),        // 16: roam.v1.VerifyResponse
+	(*ExplainRequest)(nil),        // 17: roam.v1.ExplainRequest
+	(*Stage)(nil),                 // 18: roam.v1.Stage
+	(*ExplainResponse)(nil),       // 19: roam.v1.ExplainResponse
+	(*QueryStatusRequest)(nil),    // 20: roam.v1.QueryStatusRequest
+	(*QueryStatusResponse)(nil),   // 21: roam.v1.QueryStatusResponse
+	(*ForwardRequest)(nil),        // 22: roam.v1.ForwardRequest
+	(*ForwardResponse)(nil),       // 23: roam.v1.ForwardResponse
+	(*JoinRequest)(nil),           // 24: roam.v1.JoinRequest
+	(*JoinResponse)(nil),          // 25: roam.v1.JoinResponse
+	(*IssueCodeRequest)(nil),      // 26: roam.v1.IssueCodeRequest
+	(*IssueCodeResponse)(nil),     // 27: roam.v1.IssueCodeResponse
+	(*RegistrySnapshot)(nil),      // 28: roam.v1.RegistrySnapshot
+	(CommandType)(0),              // 29: roam.v1.CommandType
+	(*SignedCommand)(nil),         // 30: roam.v1.SignedCommand
+	(*AuditRecord)(nil),           // 31: roam.v1.AuditRecord
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
 }
 var file_roam_v1_service_proto_depIdxs = []int32{
-	26, // 0: roam.v1.GetStateResponse.registry:type_name -> roam.v1.RegistrySnapshot
-	27, // 1: roam.v1.RegistryChange.type:type_name -> roam.v1.CommandType
+	28, // 0: roam.v1.GetStateResponse.registry:type_name -> roam.v1.RegistrySnapshot
+	29, // 1: roam.v1.RegistryChange.type:type_name -> roam.v1.CommandType
 	4,  // 2: roam.v1.WatchResponse.change:type_name -> roam.v1.RegistryChange
-	28, // 3: roam.v1.ProposeRequest.command:type_name -> roam.v1.Command
-	9,  // 4: roam.v1.GetClusterResponse.servers:type_name -> roam.v1.ClusterServer
-	0,  // 5: roam.v1.Decision.outcome:type_name -> roam.v1.Outcome
-	11, // 6: roam.v1.Decision.reasons:type_name -> roam.v1.Reason
-	29, // 7: roam.v1.Decision.evaluated_at:type_name -> google.protobuf.Timestamp
-	29, // 8: roam.v1.VerifyRequest.at:type_name -> google.protobuf.Timestamp
-	12, // 9: roam.v1.VerifyResponse.decision:type_name -> roam.v1.Decision
-	29, // 10: roam.v1.ExplainRequest.at:type_name -> google.protobuf.Timestamp
-	12, // 11: roam.v1.ExplainResponse.decision:type_name -> roam.v1.Decision
-	16, // 12: roam.v1.ExplainResponse.stages:type_name -> roam.v1.Stage
-	28, // 13: roam.v1.ForwardRequest.command:type_name -> roam.v1.Command
-	29, // 14: roam.v1.IssueCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 15: roam.v1.RegistryService.GetState:input_type -> roam.v1.GetStateRequest
-	3,  // 16: roam.v1.RegistryService.Watch:input_type -> roam.v1.WatchRequest
-	6,  // 17: roam.v1.RegistryService.Propose:input_type -> roam.v1.ProposeRequest
-	8,  // 18: roam.v1.RegistryService.GetCluster:input_type -> roam.v1.GetClusterRequest
-	13, // 19: roam.v1.RecognitionService.Verify:input_type -> roam.v1.VerifyRequest
-	15, // 20: roam.v1.RecognitionService.Explain:input_type -> roam.v1.ExplainRequest
-	18, // 21: roam.v1.PeeringService.QueryStatus:input_type -> roam.v1.QueryStatusRequest
-	20, // 22: roam.v1.PeeringService.Forward:input_type -> roam.v1.ForwardRequest
-	22, // 23: roam.v1.PeeringService.Join:input_type -> roam.v1.JoinRequest
-	24, // 24: roam.v1.IssuanceService.IssueCode:input_type -> roam.v1.IssueCodeRequest
-	2,  // 25: roam.v1.RegistryService.GetState:output_type -> roam.v1.GetStateResponse
-	5,  // 26: roam.v1.RegistryService.Watch:output_type -> roam.v1.WatchResponse
-	7,  // 27: roam.v1.RegistryService.Propose:output_type -> roam.v1.ProposeResponse
-	10, // 28: roam.v1.RegistryService.GetCluster:output_type -> roam.v1.GetClusterResponse
-	14, // 29: roam.v1.RecognitionService.Verify:output_type -> roam.v1.VerifyResponse
-	17, // 30: roam.v1.RecognitionService.Explain:output_type -> roam.v1.ExplainResponse
-	19, // 31: roam.v1.PeeringService.QueryStatus:output_type -> roam.v1.QueryStatusResponse
-	21, // 32: roam.v1.PeeringService.Forward:output_type -> roam.v1.ForwardResponse
-	23, // 33: roam.v1.PeeringService.Join:output_type -> roam.v1.JoinResponse
-	25, // 34: roam.v1.IssuanceService.IssueCode:output_type -> roam.v1.IssueCodeResponse
-	25, // [25:35] is the sub-list for method output_type
-	15, // [15:25] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	30, // 3: roam.v1.ProposeRequest.signed:type_name -> roam.v1.SignedCommand
+	31, // 4: roam.v1.ListAuditResponse.records:type_name -> roam.v1.AuditRecord
+	11, // 5: roam.v1.GetClusterResponse.servers:type_name -> roam.v1.ClusterServer
+	0,  // 6: roam.v1.Decision.outcome:type_name -> roam.v1.Outcome
+	13, // 7: roam.v1.Decision.reasons:type_name -> roam.v1.Reason
+	32, // 8: roam.v1.Decision.evaluated_at:type_name -> google.protobuf.Timestamp
+	32, // 9: roam.v1.VerifyRequest.at:type_name -> google.protobuf.Timestamp
+	14, // 10: roam.v1.VerifyResponse.decision:type_name -> roam.v1.Decision
+	32, // 11: roam.v1.ExplainRequest.at:type_name -> google.protobuf.Timestamp
+	14, // 12: roam.v1.ExplainResponse.decision:type_name -> roam.v1.Decision
+	18, // 13: roam.v1.ExplainResponse.stages:type_name -> roam.v1.Stage
+	30, // 14: roam.v1.ForwardRequest.signed:type_name -> roam.v1.SignedCommand
+	30, // 15: roam.v1.JoinRequest.member:type_name -> roam.v1.SignedCommand
+	32, // 16: roam.v1.IssueCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 17: roam.v1.RegistryService.GetState:input_type -> roam.v1.GetStateRequest
+	3,  // 18: roam.v1.RegistryService.Watch:input_type -> roam.v1.WatchRequest
+	6,  // 19: roam.v1.RegistryService.Propose:input_type -> roam.v1.ProposeRequest
+	10, // 20: roam.v1.RegistryService.GetCluster:input_type -> roam.v1.GetClusterRequest
+	8,  // 21: roam.v1.RegistryService.ListAudit:input_type -> roam.v1.ListAuditRequest
+	15, // 22: roam.v1.RecognitionService.Verify:input_type -> roam.v1.VerifyRequest
+	17, // 23: roam.v1.RecognitionService.Explain:input_type -> roam.v1.ExplainRequest
+	20, // 24: roam.v1.PeeringService.QueryStatus:input_type -> roam.v1.QueryStatusRequest
+	22, // 25: roam.v1.PeeringService.Forward:input_type -> roam.v1.ForwardRequest
+	24, // 26: roam.v1.PeeringService.Join:input_type -> roam.v1.JoinRequest
+	26, // 27: roam.v1.IssuanceService.IssueCode:input_type -> roam.v1.IssueCodeRequest
+	2,  // 28: roam.v1.RegistryService.GetState:output_type -> roam.v1.GetStateResponse
+	5,  // 29: roam.v1.RegistryService.Watch:output_type -> roam.v1.WatchResponse
+	7,  // 30: roam.v1.RegistryService.Propose:output_type -> roam.v1.ProposeResponse
+	12, // 31: roam.v1.RegistryService.GetCluster:output_type -> roam.v1.GetClusterResponse
+	9,  // 32: roam.v1.RegistryService.ListAudit:output_type -> roam.v1.ListAuditResponse
+	16, // 33: roam.v1.RecognitionService.Verify:output_type -> roam.v1.VerifyResponse
+	19, // 34: roam.v1.RecognitionService.Explain:output_type -> roam.v1.ExplainResponse
+	21, // 35: roam.v1.PeeringService.QueryStatus:output_type -> roam.v1.QueryStatusResponse
+	23, // 36: roam.v1.PeeringService.Forward:output_type -> roam.v1.ForwardResponse
+	25, // 37: roam.v1.PeeringService.Join:output_type -> roam.v1.JoinResponse
+	27, // 38: roam.v1.IssuanceService.IssueCode:output_type -> roam.v1.IssueCodeResponse
+	28, // [28:39] is the sub-list for method output_type
+	17, // [17:28] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_roam_v1_service_proto_init() }
@@ -1764,7 +1873,7 @@ func file_roam_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_v1_service_proto_rawDesc), len(file_roam_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -23,6 +23,7 @@ const (
 	RegistryService_Watch_FullMethodName      = "/roam.v1.RegistryService/Watch"
 	RegistryService_Propose_FullMethodName    = "/roam.v1.RegistryService/Propose"
 	RegistryService_GetCluster_FullMethodName = "/roam.v1.RegistryService/GetCluster"
+	RegistryService_ListAudit_FullMethodName  = "/roam.v1.RegistryService/ListAudit"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -40,6 +41,9 @@ type RegistryServiceClient interface {
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
 	// GetCluster returns the Raft configuration as this node sees it.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
+	// ListAudit returns audit records (every applied command, accepted or
+	// rejected) with index > from_index, from the local replica.
+	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 }
 
 type registryServiceClient struct {
@@ -99,6 +103,16 @@ func (c *registryServiceClient) GetCluster(ctx context.Context, in *GetClusterRe
 	return out, nil
 }
 
+func (c *registryServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListAudit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -114,6 +128,9 @@ type RegistryServiceServer interface {
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
 	// GetCluster returns the Raft configuration as this node sees it.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
+	// ListAudit returns audit records (every applied command, accepted or
+	// rejected) with index > from_index, from the local replica.
+	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -135,6 +152,9 @@ func (UnimplementedRegistryServiceServer) Propose(context.Context, *ProposeReque
 }
 func (UnimplementedRegistryServiceServer) GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCluster not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -222,6 +242,24 @@ func _RegistryService_GetCluster_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListAudit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListAudit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListAudit(ctx, req.(*ListAuditRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -240,6 +278,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCluster",
 			Handler:    _RegistryService_GetCluster_Handler,
+		},
+		{
+			MethodName: "ListAudit",
+			Handler:    _RegistryService_ListAudit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
