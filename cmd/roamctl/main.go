@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -243,19 +243,8 @@ func (g *globals) adminSigner() (*roamjws.Signer, error) {
 }
 
 func loadSigner(path string) (*roamjws.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("admin key: %w", err)
-	}
-	k, err := jwk.ParseKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("admin key %s: %v", path, err)
-	}
-	s, err := roamjws.NewSigner(k)
-	if err != nil {
-		return nil, fmt.Errorf("admin key %s: %w (it must be a private ES256 or EdDSA JWK)", path, err)
-	}
-	return s, nil
+	s, _, err := admin.LoadSigner(path)
+	return s, err
 }
 
 func requireFlag(name, v string) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/roam-federation/roam/adapters/provsim"
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/node"
 	"github.com/roam-federation/roam/federation/registry"
@@ -52,7 +53,7 @@ type member struct {
 // cluster is the demo's five provinces on loopback.
 type cluster struct {
 	clock   *clock.Sim
-	auth    *authority
+	auth    *admin.Keyring
 	members map[string]*member
 	order   []string
 }
@@ -63,7 +64,7 @@ type cluster struct {
 // keys); the national platform onboards every province and its admin key
 // and adds each node to the cluster; each province's admin registers its
 // node's issuer key. Every registry change is a signed command.
-func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger, raftLevel string, auth *authority) (_ *cluster, err error) {
+func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim, log *slog.Logger, raftLevel string, auth *admin.Keyring) (_ *cluster, err error) {
 	c := &cluster{clock: clk, members: map[string]*member{}, auth: auth}
 	defer func() {
 		if err != nil {
@@ -76,7 +77,7 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		}
 		return "127.0.0.1:" + strconv.Itoa(basePort+off+i)
 	}
-	genesis, err := auth.genesis()
+	genesis, err := auth.Genesis()
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 				return nil, err
 			}
 			for _, q := range demoProvinces {
-				cmds, err := auth.onboard(q)
+				cmds, err := auth.Onboard(q.ID, q.Name, node.SystemFor(q.ID))
 				if err != nil {
 					return nil, err
 				}
@@ -157,10 +158,10 @@ func (c *cluster) waitReady(ctx context.Context, m *member) error {
 // signed by a national admin (what `roamctl cluster join` does).
 func (c *cluster) join(ctx context.Context, via string, m *member) error {
 	cfg := m.node.Config()
-	sc, err := c.auth.sign(&roamv1.UpsertMember{Member: &roamv1.Member{
+	sc, err := c.auth.Sign(&roamv1.UpsertMember{Member: &roamv1.Member{
 		NodeId: cfg.NodeID, Jurisdiction: cfg.Jurisdiction, RaftAddress: cfg.RaftAdvertise,
 		GrpcAddress: m.node.GRPCAddr(), Voter: cfg.IsVoter(),
-	}}, c.auth.nat())
+	}}, c.auth.Nat())
 	if err != nil {
 		return err
 	}
@@ -180,10 +181,10 @@ func (c *cluster) registerIssuerKey(ctx context.Context, m *member) error {
 	if err != nil {
 		return err
 	}
-	sc, err := c.auth.sign(&roamv1.AddKey{Key: &roamv1.IssuerKey{
+	sc, err := c.auth.Sign(&roamv1.AddKey{Key: &roamv1.IssuerKey{
 		Kid: signer.Kid(), Jurisdiction: m.ID, Alg: signer.Alg(), Jwk: pub,
 		State: roamv1.KeyState_KEY_STATE_ACTIVE, NotBefore: c.clock.Now().Add(-time.Hour).Unix(),
-	}}, c.auth.admins[m.ID])
+	}}, c.auth.Admin(m.ID))
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func (c *cluster) registry(id string) roamv1.RegistryServiceClient {
 
 // propose signs msg as the given admins and submits it through node via.
 func (c *cluster) propose(ctx context.Context, via string, msg proto.Message, by ...*roamjws.Signer) (uint64, error) {
-	sc, err := c.auth.sign(msg, by...)
+	sc, err := c.auth.Sign(msg, by...)
 	if err != nil {
 		return 0, err
 	}
@@ -253,7 +254,7 @@ func (c *cluster) waitApplied(ctx context.Context, id string, idx uint64) error 
 func (c *cluster) agree(ctx context.Context, host, issuer string, from time.Time, terms *roamv1.AgreementTerms) (uint64, error) {
 	idx, err := c.propose(ctx, host, &roamv1.ProposeAgreement{
 		Host: host, Issuer: issuer, Terms: terms, EffectiveFrom: from.Unix(), ProposedBy: host, At: c.clock.Now().Unix(),
-	}, c.auth.admins[host])
+	}, c.auth.Admin(host))
 	if err != nil {
 		return 0, fmt.Errorf("propose %s ← %s: %w", host, issuer, err)
 	}
@@ -269,7 +270,7 @@ func (c *cluster) agree(ctx context.Context, host, issuer string, from time.Time
 	if version == 0 {
 		return 0, errors.New("proposed agreement not found")
 	}
-	idx, err = c.propose(ctx, issuer, &roamv1.AcceptAgreement{Id: registry.AgreementID(host, issuer), Version: version, AcceptedBy: issuer, At: c.clock.Now().Unix()}, c.auth.admins[issuer])
+	idx, err = c.propose(ctx, issuer, &roamv1.AcceptAgreement{Id: registry.AgreementID(host, issuer), Version: version, AcceptedBy: issuer, At: c.clock.Now().Unix()}, c.auth.Admin(issuer))
 	if err != nil {
 		return 0, fmt.Errorf("accept %s ← %s: %w", host, issuer, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/provsim"
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/recognition"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -155,7 +156,13 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		// demo; show Raft's own log only when asked for more detail.
 		raftLevel = "off"
 	}
-	auth, err := newAuthority(demoProvinces)
+	ids := make([]string, len(demoProvinces))
+	for i, p := range demoProvinces {
+		ids[i] = p.ID
+	}
+	// The demo plays every admin: three national admins (any two act as the
+	// national quorum) and one admin per province.
+	auth, err := admin.NewKeyring(3, 2, ids...)
 	if err != nil {
 		return err
 	}

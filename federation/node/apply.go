@@ -2,10 +2,10 @@ package node
 
 import (
 	"context"
-	"path/filepath"
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/raft"

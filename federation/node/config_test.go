@@ -43,9 +43,9 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"raft advertise set and bad", func(c *Config) { c.RaftAdvertise = "node1:65536" }, "raft_advertise"},
 		{"grpc advertise set and bad", func(c *Config) { c.GRPCAdvertise = "node1" }, "grpc_advertise"},
 		{"advertise set and good", func(c *Config) { c.GRPCAdvertise = "node1.example:7410" }, ""},
-		{"join port 0", func(c *Config) { c.Bootstrap = false; c.Join = []string{"127.0.0.1:0"} }, "join[0]"},
-		{"join no port", func(c *Config) { c.Bootstrap = false; c.Join = []string{"127.0.0.1:7411", "127.0.0.1"} }, "join[1]"},
-		{"join ok", func(c *Config) { c.Bootstrap = false; c.Join = []string{"127.0.0.1:7411"} }, ""},
+		{"join port 0", func(c *Config) { c.Bootstrap, c.Genesis = false, ""; c.Join = []string{"127.0.0.1:0"} }, "join[0]"},
+		{"join no port", func(c *Config) { c.Bootstrap, c.Genesis = false, ""; c.Join = []string{"127.0.0.1:7411", "127.0.0.1"} }, "join[1]"},
+		{"join ok", func(c *Config) { c.Bootstrap, c.Genesis = false, ""; c.Join = []string{"127.0.0.1:7411"} }, ""},
 		{"peer raft port", func(c *Config) { c.Peers = []Peer{{ID: "x", RaftAddress: "h:99999", GRPCAddress: "h:7411"}} }, "peers[0].raft_address"},
 		{"peer grpc port", func(c *Config) { c.Peers = []Peer{{ID: "x", RaftAddress: "h:7421", GRPCAddress: "h"}} }, "peers[0].grpc_address"},
 		{"backend ftp", func(c *Config) { c.Backend.URL = "ftp://x" }, "backend.url"},
@@ -79,6 +79,7 @@ data_dir: /tmp/x
 raft_listen: 127.0.0.1:7420
 grpc_listen: 127.0.0.1:7410
 bootstrap: true
+genesis: /etc/roam/genesis.json
 backend:
   url: http://127.0.0.1:7430
 `
@@ -100,18 +101,18 @@ func TestLoadConfigErrors(t *testing.T) {
 		// yaml.v3 drops the line number of errors on line 1.
 		{"syntax error without line", "a: b: c\n", []string{": YAML syntax error: mapping values are not allowed"}, []string{"field named above", "yaml: mapping"}},
 		{"unknown field", "jurisdiction: \"330000\"\ndatadir: /tmp\n", []string{`: line 2: unknown field "datadir" (known fields: node_id, jurisdiction, name, data_dir,`, `did you mean "data_dir"?`}, []string{"not found in type"}},
-		{"unknown nested field", minimalYAML + "telemetry:\n  exporter: none\n  endpoint: x\n", []string{`line 10: unknown field "telemetry.endpoint" (known fields in telemetry: exporter, otlp_endpoint, insecure)`}, nil},
-		{"unknown backend field", strings.Replace(minimalYAML, "  url:", "  uri:", 1), []string{`line 7: unknown field "backend.uri" (known fields in backend: url, dialect, system)`}, nil},
-		{"unknown peer field", minimalYAML + "peers:\n  - id: a\n    raft_addr: h:1\n", []string{`line 10: unknown field "peers[0].raft_addr" (known fields in peers[0]: id, jurisdiction, raft_address, grpc_address)`}, nil},
+		{"unknown nested field", minimalYAML + "telemetry:\n  exporter: none\n  endpoint: x\n", []string{`line 11: unknown field "telemetry.endpoint" (known fields in telemetry: exporter, otlp_endpoint, insecure)`}, nil},
+		{"unknown backend field", strings.Replace(minimalYAML, "  url:", "  uri:", 1), []string{`line 8: unknown field "backend.uri" (known fields in backend: url, dialect, system)`}, nil},
+		{"unknown peer field", minimalYAML + "peers:\n  - id: a\n    raft_addr: h:1\n", []string{`line 11: unknown field "peers[0].raft_addr" (known fields in peers[0]: id, jurisdiction, raft_address, grpc_address)`}, nil},
 		{"raft listen port only", strings.Replace(minimalYAML, "127.0.0.1:7420", "8420", 1), []string{`raft_listen: "8420" is not host:port`}, []string{"raft_advertise"}},
 		{"grpc listen bad port", strings.Replace(minimalYAML, "127.0.0.1:7410", "localhost:99999", 1), []string{`grpc_listen: "localhost:99999": port "99999" is not a number 0-65535`}, []string{"grpc_advertise"}},
 		{"backend ftp", strings.Replace(minimalYAML, "http://127.0.0.1:7430", "ftp://x", 1), []string{`backend.url: "ftp://x" is not an http:// or https:// URL with a host`}, nil},
-		{"peer timeout bare int", minimalYAML + "peer_timeout: 5\n", []string{"line 8: peer_timeout: 5 has no unit; use a unit, e.g. 500ms"}, nil},
+		{"peer timeout bare int", minimalYAML + "peer_timeout: 5\n", []string{"line 9: peer_timeout: 5 has no unit; use a unit, e.g. 500ms"}, nil},
 		{"peer timeout float", minimalYAML + "peer_timeout: 0.5\n", []string{"peer_timeout: 0.5 has no unit; use a unit, e.g. 500ms"}, nil},
 		{"peer timeout 5ns", minimalYAML + "peer_timeout: 5ns\n", []string{"peer_timeout: 5ns is under 1ms; use a unit, e.g. 500ms"}, nil},
-		{"peer timeout words", minimalYAML + "peer_timeout: 5 seconds\n", []string{`line 8: peer_timeout: "5 seconds" is not a duration; use a number with a unit, e.g. 500ms`}, nil},
+		{"peer timeout words", minimalYAML + "peer_timeout: 5 seconds\n", []string{`line 9: peer_timeout: "5 seconds" is not a duration; use a number with a unit, e.g. 500ms`}, nil},
 		{"code ttl bare int", minimalYAML + "code_ttl: 168\n", []string{"code_ttl: 168 has no unit; use a unit, e.g. 168h"}, nil},
-		{"wrong type names field", minimalYAML + "voter: maybe\n", []string{"line 8: voter: cannot unmarshal !!str `maybe` into bool"}, []string{"yaml: unmarshal errors"}},
+		{"wrong type names field", minimalYAML + "voter: maybe\n", []string{"line 9: voter: cannot unmarshal !!str `maybe` into bool"}, []string{"yaml: unmarshal errors"}},
 		{"list for string names field", strings.Replace(minimalYAML, `jurisdiction: "330000"`, "jurisdiction: [1, 2]", 1), []string{"line 1: jurisdiction: cannot unmarshal !!seq into string"}, nil},
 	}
 	for _, tt := range tests {

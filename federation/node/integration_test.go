@@ -23,8 +23,9 @@ import (
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/provsim"
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
-	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -41,9 +42,9 @@ type testNode struct {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testNode) {
+func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testNode, genesis *roamv1.SignedCommand) {
 	t.Helper()
-	n, err := Start(ctx, tn.cfg, Options{Clock: clk, Logger: quietLogger(), RaftLogLevel: "error", TracerProvider: tn.tp})
+	n, err := Start(ctx, tn.cfg, Options{Clock: clk, Logger: quietLogger(), RaftLogLevel: "error", TracerProvider: tn.tp, Genesis: genesis})
 	if err != nil {
 		t.Fatalf("start %s: %v", tn.id, err)
 	}
@@ -51,11 +52,20 @@ func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testN
 	if tn.conn, err = grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (tn *testNode) waitReady(t *testing.T, ctx context.Context) {
+	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := n.WaitReady(wctx); err != nil {
+	if err := tn.node.WaitReady(wctx); err != nil {
 		t.Fatalf("%s ready: %v", tn.id, err)
 	}
+}
+
+// memberOf is tn's registry member record.
+func (tn *testNode) memberOf() *roamv1.Member {
+	return &roamv1.Member{NodeId: tn.cfg.NodeID, Jurisdiction: tn.id, RaftAddress: tn.cfg.RaftAdvertise, GrpcAddress: tn.node.GRPCAddr(), Voter: tn.cfg.IsVoter()}
 }
 
 func (tn *testNode) stop() {
@@ -83,8 +93,21 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	defer tp.Shutdown(ctx)
+	kr, err := admin.NewKeyring(3, 2, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(m proto.Message, by ...*roamjws.Signer) *roamv1.SignedCommand {
+		t.Helper()
+		sc, err := kr.Sign(m, by...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
 	nodes := map[string]*testNode{}
-	var seed string
+	var seedReg roamv1.RegistryServiceClient
+	var seedPeer roamv1.PeeringServiceClient
 	for i, id := range ids {
 		sim, err := provsim.New(provsim.Config{Jurisdiction: id, Dialect: provsim.DialectFor(id), DBPath: filepath.Join(dir, id+"-provsim.db"), Clock: clk})
 		if err != nil {
@@ -97,16 +120,47 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 			Backend:          Backend{URL: tn.simTS.URL},
 			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		}
+		var genesis *roamv1.SignedCommand
 		if i == 0 {
 			tn.cfg.Bootstrap = true
-		} else {
-			tn.cfg.Join = []string{seed}
+			if genesis, err = kr.Genesis(); err != nil {
+				t.Fatal(err)
+			}
 		}
-		startTestNode(t, ctx, clk, tn)
-		if i == 0 {
-			seed = tn.node.GRPCAddr()
-		}
+		startTestNode(t, ctx, clk, tn, genesis)
 		nodes[id] = tn
+		if i == 0 {
+			tn.waitReady(t, ctx)
+			seedReg, seedPeer = roamv1.NewRegistryServiceClient(tn.conn), roamv1.NewPeeringServiceClient(tn.conn)
+			// The national platform onboards the provinces and their admins.
+			for _, j := range ids {
+				cmds, err := kr.Onboard(j, j, SystemFor(j))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, sc := range cmds {
+					if _, err := seedReg.Propose(ctx, &roamv1.ProposeRequest{Signed: sc}); err != nil {
+						t.Fatalf("onboard %s: %v", j, err)
+					}
+				}
+			}
+		}
+		// A national admin adds the node; its province's admin registers
+		// the node's issuer key.
+		if _, err := seedPeer.Join(ctx, &roamv1.JoinRequest{Member: sign(&roamv1.UpsertMember{Member: tn.memberOf()}, kr.Nat())}); err != nil {
+			t.Fatalf("join %s: %v", id, err)
+		}
+		tn.waitReady(t, ctx)
+		pub, err := tn.node.IssuerPublicJWK()
+		if err != nil {
+			t.Fatal(err)
+		}
+		is := tn.node.Issuer().Signer()
+		if _, err := seedReg.Propose(ctx, &roamv1.ProposeRequest{Signed: sign(&roamv1.AddKey{Key: &roamv1.IssuerKey{
+			Kid: is.Kid(), Jurisdiction: id, Alg: is.Alg(), Jwk: pub, State: roamv1.KeyState_KEY_STATE_ACTIVE, NotBefore: clk.Now().Add(-time.Hour).Unix(),
+		}}, kr.Admin(id))}); err != nil {
+			t.Fatalf("issuer key of %s: %v", id, err)
+		}
 	}
 	t.Cleanup(func() {
 		for i := len(ids) - 1; i >= 0; i-- {
@@ -118,26 +172,35 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if st := nodes["410000"].node.Raft().State().String(); st == "Leader" {
 		t.Fatalf("410000 should be a follower, is %s", st)
 	}
-	// A join may not move an existing member or reuse its address.
+	// A join may not move an existing member or reuse its address, and an
+	// unsigned or provincially signed join never reaches Raft.
 	peer := roamv1.NewPeeringServiceClient(nodes["410000"].conn)
-	for _, j := range []*roamv1.JoinRequest{
-		{NodeId: "410000", Jurisdiction: "410000", RaftAddress: "127.0.0.1:2", GrpcAddress: "127.0.0.1:3", Voter: true},
-		{NodeId: "999999", Jurisdiction: "410000", RaftAddress: nodes["410000"].cfg.RaftAdvertise, GrpcAddress: "127.0.0.1:3", Voter: true},
+	moved := nodes["410000"].memberOf()
+	moved.RaftAddress = "127.0.0.1:2"
+	squat := &roamv1.Member{NodeId: "999999", Jurisdiction: "410000", RaftAddress: nodes["410000"].cfg.RaftAdvertise, GrpcAddress: "127.0.0.1:3", Voter: true}
+	rogue := &roamv1.Member{NodeId: "rogue", Jurisdiction: "410000", RaftAddress: "127.0.0.1:4", GrpcAddress: "127.0.0.1:5", Voter: true}
+	for _, j := range []struct {
+		sc   *roamv1.SignedCommand
+		want codes.Code
+	}{
+		{sign(&roamv1.UpsertMember{Member: moved}, kr.Nat()), codes.FailedPrecondition},
+		{sign(&roamv1.UpsertMember{Member: squat}, kr.Nat()), codes.FailedPrecondition},
+		{sign(&roamv1.UpsertMember{Member: rogue}, kr.Admin("410000")), codes.PermissionDenied},
+		{&roamv1.SignedCommand{}, codes.InvalidArgument},
 	} {
-		if _, err := peer.Join(ctx, j); status.Code(err) != codes.FailedPrecondition {
-			t.Fatalf("Join %v: err = %v, want FailedPrecondition", j, err)
+		if _, err := peer.Join(ctx, &roamv1.JoinRequest{Member: j.sc}); status.Code(err) != j.want {
+			t.Fatalf("Join: err = %v, want %s", err, j.want)
 		}
+	}
+	if n := len(nodes["330000"].node.Raft().GetConfiguration().Configuration().Servers); n != 3 {
+		t.Fatalf("Raft configuration has %d servers, want 3", n)
 	}
 
 	henan := roamv1.NewRegistryServiceClient(nodes["410000"].conn)
 	zhejiang := roamv1.NewRegistryServiceClient(nodes["330000"].conn)
-	propose := func(c roamv1.RegistryServiceClient, m proto.Message) uint64 {
+	propose := func(c roamv1.RegistryServiceClient, m proto.Message, by *roamjws.Signer) uint64 {
 		t.Helper()
-		cmd, err := registry.NewCommand(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := c.Propose(ctx, &roamv1.ProposeRequest{Command: cmd})
+		resp, err := c.Propose(ctx, &roamv1.ProposeRequest{Signed: sign(m, by)})
 		if err != nil {
 			t.Fatalf("propose %T: %v", m, err)
 		}
@@ -147,19 +210,22 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	// 1. Propose through the follower 410000 and accept as 330000.
 	from := time.Date(2020, 2, 28, 0, 0, 0, 0, clock.CST).Unix()
 	idx := propose(henan, &roamv1.ProposeAgreement{Host: "410000", Issuer: "330000", EffectiveFrom: from, ProposedBy: "410000",
-		Terms: &roamv1.AgreementTerms{RequireLiveStatus: true}, At: clk.Now().Unix()})
+		Terms: &roamv1.AgreementTerms{RequireLiveStatus: true}, At: clk.Now().Unix()}, kr.Admin("410000"))
 	if idx == 0 {
 		t.Fatal("propose returned index 0")
 	}
 	waitApplied(t, nodes["410000"].node, idx)
-	idx = propose(henan, &roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000", At: clk.Now().Unix()})
+	// Henan's admin cannot accept on Zhejiang's behalf.
+	if _, err := henan.Propose(ctx, &roamv1.ProposeRequest{Signed: sign(&roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000"}, kr.Admin("410000"))}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("accept signed by the wrong admin: %v", err)
+	}
+	idx = propose(henan, &roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000", At: clk.Now().Unix()}, kr.Admin("330000"))
 	for _, id := range ids {
 		waitApplied(t, nodes[id].node, idx)
 	}
 	// A refused command surfaces as FailedPrecondition and changes nothing.
-	cmd, _ := registry.NewCommand(&roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000"})
-	if _, err := zhejiang.Propose(ctx, &roamv1.ProposeRequest{Command: cmd}); err == nil {
-		t.Fatal("accepting an active agreement again should be refused")
+	if _, err := zhejiang.Propose(ctx, &roamv1.ProposeRequest{Signed: sign(&roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000"}, kr.Admin("330000"))}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("accepting an active agreement again: %v, want FailedPrecondition", err)
 	}
 
 	// 2. Issue a code at 330000 for a resident of its backend.
@@ -244,7 +310,8 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	nodes["110000"].cfg.RaftListen = nodes["110000"].cfg.RaftAdvertise
 	nodes["110000"].cfg.GRPCListen = nodes["110000"].node.GRPCAddr()
 	nodes["110000"].cfg.GRPCAdvertise = ""
-	startTestNode(t, ctx, clk, nodes["110000"])
+	startTestNode(t, ctx, clk, nodes["110000"], nil)
+	nodes["110000"].waitReady(t, ctx)
 	waitApplied(t, nodes["110000"].node, before.GetIndex())
 	after := nodes["110000"].node.FSM().State()
 	after.Index, before.Index = 0, 0

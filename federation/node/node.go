@@ -19,9 +19,9 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/beijing"
@@ -90,7 +90,7 @@ type Node struct {
 	// genesis (bootstrap) and joinToken (join) from config or Options.
 	genesis   *roamv1.SignedCommand
 	joinToken *roamv1.SignedCommand
-	tpStop     func(context.Context) error
+	tpStop    func(context.Context) error
 
 	stop     chan struct{}
 	wg       sync.WaitGroup

@@ -322,5 +322,4 @@ func backendStatus(err error) error {
 	return status.Error(codes.Unavailable, "provincial backend: "+err.Error())
 }
 
-
 func tsOf(sec int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(sec, 0)) }
