@@ -2,6 +2,7 @@ package recognition
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -66,6 +67,7 @@ type world struct {
 	fsm     *registry.FSM
 	index   uint64
 	clock   *clock.Sim
+	admins  *adminSet          // who signs registry commands
 	keys    map[string]*issuer // by jurisdiction
 	rogue   *roamjws.Signer    // a key no registry knows
 	pols    *policies.Set
@@ -74,10 +76,86 @@ type world struct {
 	applied []string // summaries, for failure messages
 }
 
-// newWorld registers 330000, 410000, 420000, 110000, 310000 and 440000,
-// each with an ES256 key (110000: EdDSA) valid from keysFrom, and no
-// agreements. The pipeline uses the embedded policies and a fake status
-// source that answers "unchanged" unless a test sets its func.
+// testJurisdictions are the jurisdictions every world registers, with the
+// algorithm of their issuer key.
+var testJurisdictions = []struct{ id, name, alg string }{
+	{zhejiangJ, "Zhejiang", roamjws.ES256},
+	{henan, "Henan", roamjws.ES256},
+	{hubei, "Hubei", roamjws.ES256},
+	{beijingJ, "Beijing", roamjws.EdDSA},
+	{shanghai, "Shanghai", roamjws.ES256},
+	{guangdong, "Guangdong", roamjws.ES256},
+}
+
+// adminSet is the registry's governance keys: the national platform's
+// admins (genesis installs them with quorum) and one admin key per test
+// jurisdiction. Every world uses the same set; it is generated once per
+// test binary (see testAdmins).
+type adminSet struct {
+	national   []*roamjws.Signer
+	nationalPB []*roamv1.AdminKey
+	quorum     uint32
+	signer     map[string]*roamjws.Signer  // jurisdiction admin, by jurisdiction
+	pb         map[string]*roamv1.AdminKey // its AdminKey record
+}
+
+var (
+	adminsOnce sync.Once
+	admins     *adminSet
+	adminsErr  error
+)
+
+// testAdmins returns the shared admin key set, generating it on first use.
+func testAdmins(t testing.TB) *adminSet {
+	t.Helper()
+	adminsOnce.Do(func() { admins, adminsErr = genAdmins() })
+	if adminsErr != nil {
+		t.Fatalf("generate admin keys: %v", adminsErr)
+	}
+	return admins
+}
+
+func genAdmins() (*adminSet, error) {
+	a := &adminSet{quorum: 2, signer: map[string]*roamjws.Signer{}, pb: map[string]*roamv1.AdminKey{}}
+	mk := func(alg, jurisdiction, holder string) (*roamjws.Signer, *roamv1.AdminKey, error) {
+		k, err := roamjws.GenerateKey(alg)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := roamjws.NewSigner(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		pb, err := registry.AdminKeyOf(k, jurisdiction, holder)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, pb, nil
+	}
+	for i, alg := range []string{roamjws.ES256, roamjws.EdDSA} {
+		s, pb, err := mk(alg, registry.National, fmt.Sprintf("national admin %d", i+1))
+		if err != nil {
+			return nil, err
+		}
+		a.national, a.nationalPB = append(a.national, s), append(a.nationalPB, pb)
+	}
+	for _, j := range testJurisdictions {
+		s, pb, err := mk(roamjws.ES256, j.id, j.name+" admin")
+		if err != nil {
+			return nil, err
+		}
+		a.signer[j.id], a.pb[j.id] = s, pb
+	}
+	return a, nil
+}
+
+// newWorld starts the registry with a genesis (two national admin keys,
+// quorum 2), then registers 330000, 410000, 420000, 110000, 310000 and
+// 440000, each with an admin key (added by the national platform) and an
+// ES256 issuer key (110000: EdDSA) valid from keysFrom (added by the
+// jurisdiction's admin), and no agreements. The pipeline uses the embedded
+// policies and a fake status source that answers "unchanged" unless a test
+// sets its func.
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	pols, err := policies.LoadEmbedded()
@@ -85,18 +163,13 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	w := &world{
-		t: t, fsm: registry.NewFSM(), clock: clock.NewSim(now),
+		t: t, fsm: registry.NewFSM(), clock: clock.NewSim(now), admins: testAdmins(t),
 		keys: map[string]*issuer{}, pols: pols, status: &fakeStatus{},
 	}
-	for _, j := range []struct{ id, name, alg string }{
-		{zhejiangJ, "Zhejiang", roamjws.ES256},
-		{henan, "Henan", roamjws.ES256},
-		{hubei, "Hubei", roamjws.ES256},
-		{beijingJ, "Beijing", roamjws.EdDSA},
-		{shanghai, "Shanghai", roamjws.ES256},
-		{guangdong, "Guangdong", roamjws.ES256},
-	} {
+	w.apply(&roamv1.Genesis{NationalAdmins: w.admins.nationalPB, Quorum: w.admins.quorum})
+	for _, j := range testJurisdictions {
 		w.apply(&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: j.id, Name: j.name}})
+		w.apply(&roamv1.AddAdminKey{Key: w.admins.pb[j.id]})
 		s, pub := newSigner(t, j.alg)
 		w.apply(&roamv1.AddKey{Key: &roamv1.IssuerKey{
 			Kid: s.Kid(), Jurisdiction: j.id, Alg: j.alg, Jwk: pub,
@@ -145,34 +218,89 @@ func newSigner(t testing.TB, alg string) (*roamjws.Signer, []byte) {
 	return s, pub
 }
 
-// apply commits one command as the next Raft log entry and fails the test
-// if the FSM refuses it.
+// apply commits one command, signed by whoever the registry requires for
+// it (see signersFor), as the next Raft log entry and fails the test if the
+// FSM refuses it.
 func (w *world) apply(msg proto.Message) {
 	w.t.Helper()
-	if err := w.tryApply(msg); err != nil {
+	w.applyAs(msg, w.signersFor(msg)...)
+}
+
+// applyAs is apply with explicit signers.
+func (w *world) applyAs(msg proto.Message, signers ...*roamjws.Signer) {
+	w.t.Helper()
+	if err := w.tryApplyAs(msg, signers...); err != nil {
 		w.t.Fatalf("apply %T: %v (after %q)", msg, err, w.applied)
 	}
 }
 
-func (w *world) tryApply(msg proto.Message) error {
+// tryApplyAs signs msg with signers and applies it as the next log entry,
+// appended at the instant it was signed (the registry checks a command's
+// expiry against the entry's AppendedAt, never the simulated clock).
+func (w *world) tryApplyAs(msg proto.Message, signers ...*roamjws.Signer) error {
 	w.t.Helper()
-	cmd, err := registry.NewCommand(msg)
+	at := time.Now()
+	sc, _, err := registry.SignCommand(msg, at, registry.DefaultCommandTTL, signers...)
 	if err != nil {
-		w.t.Fatal(err)
+		w.t.Fatalf("sign %T: %v", msg, err)
 	}
-	data, err := registry.Encode(cmd)
+	data, err := registry.EncodeSigned(sc)
 	if err != nil {
-		w.t.Fatal(err)
+		w.t.Fatalf("encode %T: %v", msg, err)
 	}
 	w.index++
-	res, ok := w.fsm.Apply(&raft.Log{Index: w.index, Term: 1, Type: raft.LogCommand, Data: data}).(*registry.ApplyResult)
+	out := w.fsm.Apply(&raft.Log{Index: w.index, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: at})
+	res, ok := out.(*registry.ApplyResult)
 	if !ok {
-		w.t.Fatalf("Apply returned %T", res)
+		w.t.Fatalf("Apply returned %T", out)
 	}
 	if res.Err == nil {
 		w.applied = append(w.applied, res.Summary)
 	}
 	return res.Err
+}
+
+// signersFor returns the admin keys that may sign msg under the registry's
+// authority rules: the acting jurisdiction's admin for issuer keys, code
+// revocations and agreement moves, the national admins (all of them, so any
+// quorum is met) for everything else.
+func (w *world) signersFor(msg proto.Message) []*roamjws.Signer {
+	w.t.Helper()
+	switch c := msg.(type) {
+	case *roamv1.AddKey:
+		return w.adminOf(c.GetKey().GetJurisdiction())
+	case *roamv1.SetKeyState:
+		if k, ok := w.fsm.Key(c.GetKid()); ok {
+			return w.adminOf(k.Jurisdiction)
+		}
+	case *roamv1.RevokeCode:
+		return w.adminOf(c.GetJurisdiction())
+	case *roamv1.ProposeAgreement:
+		return w.adminOf(c.GetProposedBy())
+	case *roamv1.AcceptAgreement:
+		return w.adminOf(c.GetAcceptedBy())
+	case *roamv1.SuspendAgreement:
+		return w.adminOf(c.GetBy())
+	case *roamv1.TerminateAgreement:
+		return w.adminOf(c.GetBy())
+	case *roamv1.LeaveHub:
+		return w.adminOf(c.GetJurisdiction())
+	}
+	return w.admins.national
+}
+
+// adminOf returns jurisdiction j's admin signer (the national admins for
+// the national platform).
+func (w *world) adminOf(j string) []*roamjws.Signer {
+	w.t.Helper()
+	if j == registry.National {
+		return w.admins.national
+	}
+	s, ok := w.admins.signer[j]
+	if !ok {
+		w.t.Fatalf("no admin key for jurisdiction %q", j)
+	}
+	return []*roamjws.Signer{s}
 }
 
 // window is an agreement's effective window; a zero until is open-ended.
