@@ -79,6 +79,11 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 }
 
 func (n *Node) applyLocal(b []byte) (uint64, error, bool) {
+	// Only entries whose signatures verify reach the log, so a signature
+	// that fails on replay proves the log was edited (VerifyDataDir).
+	if err := n.fsm.CheckSignatures(b); err != nil {
+		return 0, err, false
+	}
 	f := n.raft.Apply(b, applyTimeout)
 	if err := f.Error(); err != nil {
 		switch {
