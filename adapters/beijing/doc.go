@@ -3,6 +3,9 @@
 // (provsim.DialectFor). It is a real HTTP/JSON client of
 // GET /bjjkb/api/v1/jkb?sfzh=… (issue) and GET /bjjkb/api/v1/jkb/{jkbbh}
 // (look-up).
+// The HTTP machinery (deadlines, size cap, status mapping, strict JSON,
+// the Issue/Lookup/Decode flow) is adapters/backendhttp's; this package
+// describes the dialect to it.
 //
 // It owns:
 //   - the native QR payload "BJJKB:<jkbbh>" (Detect, ParsePayload,

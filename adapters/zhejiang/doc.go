@@ -3,6 +3,9 @@
 // provincial backend that is not in the Jing-Jin-Ji status dialect
 // (see provsim.DialectFor). It is a real HTTP/JSON client of
 // GET /zjhc/v1/codes?idNo=… (issue) and GET /zjhc/v1/codes/{codeId} (look-up).
+// The HTTP machinery (deadlines, size cap, status mapping, strict JSON,
+// the Issue/Lookup/Decode flow) is adapters/backendhttp's; this package
+// describes the dialect to it.
 //
 // It owns:
 //   - the native QR payload "ZJHC:<codeId>" (Detect, ParsePayload,
