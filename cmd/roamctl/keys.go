@@ -18,3 +18,6 @@ func parsePrivateToPublic(b []byte) ([]byte, error) {
 	}
 	return roamjws.PublicJWK(k)
 }
+
+// parseAnyKey parses a public or private JWK.
+func parseAnyKey(b []byte) (jwk.Key, error) { return jwk.ParseKey(b) }

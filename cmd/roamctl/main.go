@@ -66,11 +66,11 @@ func notGRPC(msg string) bool {
 
 // globals are the flags every command shares.
 type globals struct {
-	adminKey string
-	ttl      time.Duration
-	addr     string
-	timeout  time.Duration
-	json     bool
+	adminKeys []string
+	ttl       time.Duration
+	addr      string
+	timeout   time.Duration
+	json      bool
 }
 
 func newRoot() *cobra.Command {
@@ -85,7 +85,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.addr, "addr", envOr("ROAM_ADDR", "127.0.0.1:7410"), "node gRPC address host:port (env ROAM_ADDR)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each call (positive, e.g. 10s)")
 	pf.BoolVar(&g.json, "json", false, "print JSON")
-	pf.StringVar(&g.adminKey, "admin-key", "", "file holding the private admin JWK that signs registry changes (or set ROAM_ADMIN_KEY_FILE)")
+	pf.StringArrayVar(&g.adminKeys, "admin-key", nil, "file holding a private admin JWK that signs registry changes (or set ROAM_ADMIN_KEY_FILE); repeat for national quorum acts")
 	pf.DurationVar(&g.ttl, "command-ttl", registry.DefaultCommandTTL, "how long a signed command stays valid (at most 24h)")
 	root.AddCommand(
 		newReadCmd(g, "jurisdictions", "List jurisdictions"),
@@ -98,6 +98,11 @@ func newRoot() *cobra.Command {
 		newKeyCmd(g),
 		newCodeCmd(g),
 		newVerifyCmd(g),
+		newGenesisCmd(g),
+		newJurisdictionCmd(g),
+		newAdminCmd(g),
+		newHubCmd(g),
+		newAuditCmd(g),
 	)
 	return root
 }
@@ -196,19 +201,25 @@ func word(s fmt.Stringer) string {
 	return strings.ToLower(v)
 }
 
-// propose signs msg with the admin key (--admin-key or $ROAM_ADMIN_KEY_FILE)
-// and submits it through --addr. It prints the command id and the index it
-// was committed at.
+// propose signs msg with the admin keys (--admin-key, repeatable, or
+// $ROAM_ADMIN_KEY_FILE) and submits it through --addr. It prints the
+// command id and the index it was committed at.
 func (g *globals) propose(cmd *cobra.Command, msg proto.Message) error {
-	signer, err := g.adminSigner()
-	if err != nil {
-		return err
-	}
-	sc, _, err := registry.SignCommand(msg, time.Now(), g.ttl, signer)
+	sc, err := g.sign(msg)
 	if err != nil {
 		return err
 	}
 	return g.submit(cmd, sc)
+}
+
+// sign signs msg with every admin key given.
+func (g *globals) sign(msg proto.Message) (*roamv1.SignedCommand, error) {
+	signers, err := g.adminSigners()
+	if err != nil {
+		return nil, err
+	}
+	sc, _, err := registry.SignCommand(msg, time.Now(), g.ttl, signers...)
+	return sc, err
 }
 
 // submit sends an already signed command.
@@ -229,17 +240,28 @@ func (g *globals) submit(cmd *cobra.Command, sc *roamv1.SignedCommand) error {
 	return nil
 }
 
-// adminSigner loads the admin key from the file --admin-key names, or the
-// file $ROAM_ADMIN_KEY_FILE names. A key is never taken on the command line.
-func (g *globals) adminSigner() (*roamjws.Signer, error) {
-	path := g.adminKey
-	if path == "" {
-		path = os.Getenv("ROAM_ADMIN_KEY_FILE")
+// adminSigners loads the admin keys from the files --admin-key names, or
+// the file $ROAM_ADMIN_KEY_FILE names. A key is never taken on the command
+// line itself.
+func (g *globals) adminSigners() ([]*roamjws.Signer, error) {
+	paths := g.adminKeys
+	if len(paths) == 0 {
+		if p := os.Getenv("ROAM_ADMIN_KEY_FILE"); p != "" {
+			paths = []string{p}
+		}
 	}
-	if path == "" {
+	if len(paths) == 0 {
 		return nil, fmt.Errorf("registry changes are signed: give --admin-key FILE (a private JWK from roamctl key generate) or set ROAM_ADMIN_KEY_FILE")
 	}
-	return loadSigner(path)
+	var out []*roamjws.Signer
+	for _, p := range paths {
+		s, err := loadSigner(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func loadSigner(path string) (*roamjws.Signer, error) {

@@ -76,6 +76,7 @@ func newReadCmd(g *globals, what, short string) *cobra.Command {
 
 func newClusterCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "cluster", Short: "Raft cluster membership"}
+	c.AddCommand(newClusterJoinCmds(g)...)
 	c.AddCommand(&cobra.Command{
 		Use:   "status",
 		Short: "Show the Raft configuration, leader and this node's indexes",

@@ -117,7 +117,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 		cmd.Flags().StringVar(&why, "reason", "", "why, for the record")
 		return cmd
 	}
-	c.AddCommand(propose, accept,
+	c.AddCommand(propose, accept, newImposeCmd(g), newMatrixCmd(g),
 		stateCmd("suspend", "Suspend an active agreement", func(id, by, why string) any {
 			return &roamv1.SuspendAgreement{Id: id, By: by, Reason: why, At: time.Now().Unix()}
 		}),

@@ -1,0 +1,488 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/node"
+	"github.com/roam-federation/roam/federation/registry"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+func newGenesisCmd(g *globals) *cobra.Command {
+	var pubs []string
+	var quorum uint32
+	var out string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "genesis --national-jwk A.pub.jwk --national-jwk B.pub.jwk --quorum 2 --admin-key a.jwk --admin-key b.jwk --out genesis.json",
+		Short: "Write the genesis command for a new federation: the national admin keys and the quorum, signed by a quorum of them",
+		Long: `genesis writes the file the bootstrapping node's config names in genesis:.
+The national admins' public JWKs are fixed there; later changes need the
+quorum. --admin-key gives the private keys that sign (at least --quorum of
+them, each the private half of one --national-jwk). The node must apply it
+within --command-ttl (at most 24h) of signing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(pubs) == 0 {
+				return fmt.Errorf("--national-jwk is required, once per national admin")
+			}
+			if err := requireFlag("out", out); err != nil {
+				return err
+			}
+			gen := &roamv1.Genesis{Quorum: quorum}
+			for i, p := range pubs {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return fmt.Errorf("--national-jwk: %w", err)
+				}
+				if pub, err := parsePrivateToPublic(b); err == nil {
+					b = pub
+				}
+				kid, _, err := roamjws.ParsePublicJWK(b, roamjws.ES256)
+				alg := roamjws.ES256
+				if err != nil {
+					if kid, _, err = roamjws.ParsePublicJWK(b, roamjws.EdDSA); err != nil {
+						return fmt.Errorf("--national-jwk %s: %w", p, err)
+					}
+					alg = roamjws.EdDSA
+				}
+				gen.NationalAdmins = append(gen.NationalAdmins, &roamv1.AdminKey{Kid: kid, Jurisdiction: registry.National, Alg: alg, Jwk: b, Holder: fmt.Sprintf("national admin %d", i+1)})
+			}
+			signers, err := g.adminSigners()
+			if err != nil {
+				return err
+			}
+			if ttl <= 0 {
+				ttl = registry.MaxCommandTTL
+			}
+			sc, id, err := registry.SignCommand(gen, time.Now(), ttl, signers...)
+			if err != nil {
+				return err
+			}
+			if err := node.WriteSignedCommand(out, sc); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "genesis %s: %d national admin keys, quorum %d, %d signatures; written to %s (valid for %s)\n", id, len(pubs), quorum, len(signers), out, ttl)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&pubs, "national-jwk", nil, "a national admin's public JWK file (repeat for each)")
+	cmd.Flags().Uint32Var(&quorum, "quorum", 1, "M: national signatures needed for national-key changes")
+	cmd.Flags().StringVar(&out, "out", "", "file to write")
+	cmd.Flags().DurationVar(&ttl, "valid-for", registry.MaxCommandTTL, "how long the bootstrapping node has to apply it (at most 24h)")
+	return cmd
+}
+
+func newJurisdictionCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "jurisdiction", Short: "Onboard or offboard a jurisdiction (national admin)"}
+	var name, system string
+	add := &cobra.Command{
+		Use:   "add ID --name NAME",
+		Short: "Onboard a jurisdiction (GB/T 2260 code, or XX-<ISO 3166> for foreign issuers)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlag("name", name); err != nil {
+				return err
+			}
+			if system == "" {
+				system = node.SystemFor(args[0])
+			}
+			return g.propose(cmd, &roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: args[0], Name: name, CodeSystem: system}})
+		},
+	}
+	add.Flags().StringVar(&name, "name", "", "display name, e.g. Henan")
+	add.Flags().StringVar(&system, "code-system", "", "native code system (default from the id)")
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Offboard a jurisdiction: its keys are revoked and its agreements terminated",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.propose(cmd, &roamv1.RemoveJurisdiction{Id: args[0]})
+		},
+	}
+	c.AddCommand(add, remove)
+	return c
+}
+
+func newAdminCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "admin", Short: "Add or revoke admin keys (the keys that sign registry changes)"}
+	var jur, jwkFile, holder string
+	add := &cobra.Command{
+		Use:   "add --jurisdiction 410000 --jwk admin.pub.jwk --holder NAME",
+		Short: "Add an admin key for a jurisdiction (a national admin signs; a national key needs the quorum)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range [][2]string{{"jurisdiction", jur}, {"jwk", jwkFile}, {"holder", holder}} {
+				if err := requireFlag(f[0], f[1]); err != nil {
+					return err
+				}
+			}
+			b, err := os.ReadFile(jwkFile)
+			if err != nil {
+				return fmt.Errorf("--jwk: %w", err)
+			}
+			k, err := parseAnyKey(b)
+			if err != nil {
+				return fmt.Errorf("--jwk: %w", err)
+			}
+			ak, err := registry.AdminKeyOf(k, jur, holder)
+			if err != nil {
+				return fmt.Errorf("--jwk: %w", err)
+			}
+			return g.propose(cmd, &roamv1.AddAdminKey{Key: ak})
+		},
+	}
+	add.Flags().StringVar(&jur, "jurisdiction", "", "the jurisdiction the key acts for (000000 for a national admin)")
+	add.Flags().StringVar(&jwkFile, "jwk", "", "the admin's JWK file (a private JWK is reduced to its public half)")
+	add.Flags().StringVar(&holder, "holder", "", "who holds the key, e.g. \"Henan health commission\"")
+	revoke := &cobra.Command{
+		Use:   "revoke KID",
+		Short: "Revoke an admin key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.propose(cmd, &roamv1.RevokeAdminKey{Kid: args[0]})
+		},
+	}
+	c.AddCommand(add, revoke)
+	return c
+}
+
+func newHubCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "hub", Short: "The national platform hub: members recognise each other through it (DESIGN.md §1, mode 2)"}
+	var from string
+	join := &cobra.Command{
+		Use:   "join JURISDICTION --from DATE",
+		Short: "Admit a jurisdiction to the hub (national admin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlag("from", from); err != nil {
+				return err
+			}
+			t, err := parseTime("from", from)
+			if err != nil {
+				return err
+			}
+			return g.propose(cmd, &roamv1.JoinHub{Jurisdiction: args[0], EffectiveFrom: t.Unix(), Terms: &roamv1.AgreementTerms{}})
+		},
+	}
+	join.Flags().StringVar(&from, "from", "", "effective from (RFC 3339 or YYYY-MM-DD, UTC+8)")
+	leave := &cobra.Command{
+		Use:   "leave JURISDICTION",
+		Short: "Withdraw a jurisdiction from the hub (national admin or the jurisdiction's admin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.propose(cmd, &roamv1.LeaveHub{Jurisdiction: args[0]})
+		},
+	}
+	c.AddCommand(join, leave)
+	return c
+}
+
+func newAuditCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "audit", Short: "Every registry change, accepted or rejected, and a re-check of all of them"}
+	var from uint64
+	log := &cobra.Command{
+		Use:   "log",
+		Short: "List every registry change: index, time, command, signer, jurisdiction, result, reason",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			recs, _, err := g.fetchAudit(cmd, from)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), &roamv1.ListAuditResponse{Records: stripEntries(recs)})
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "INDEX\tTIME (UTC+8)\tCOMMAND\tSIGNER\tJURISDICTION\tRESULT\tDETAIL")
+			for _, r := range recs {
+				result, detail := "accepted", r.GetSummary()
+				if !r.GetAccepted() {
+					result, detail = "REJECTED", r.GetReason()
+				}
+				signer := strings.Join(shortKids(r.GetSigners()), ",")
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetIndex(), time.Unix(r.GetTime(), 0).In(clock.CST).Format("2006-01-02 15:04:05"),
+					commandName(r.GetType()), dash(signer), dash(strings.Join(r.GetSignerJurisdictions(), ",")), result, detail)
+			}
+			return tw.Flush()
+		},
+	}
+	log.Flags().Uint64Var(&from, "from", 0, "only records after this index")
+	var dataDir string
+	verify := &cobra.Command{
+		Use:   "verify [--data-dir DIR]",
+		Short: "Re-verify every signature and authority decision, and the hash chain; report the first inconsistency",
+		Long: `verify replays the registry's whole history through a fresh registry and
+checks that every recorded outcome and the SHA-256 hash chain come out the
+same. Without --data-dir it reads the audit trail from the node at --addr.
+With --data-dir it reads a stopped node's snapshot and Raft log instead,
+and also catches a log that was edited on disk.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if dataDir != "" {
+				rep, err := node.VerifyDataDir(dataDir)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "ok: snapshot at index %d with %d audit records replayed, %d log entries checked, %d replayed after it; chain head %s\n",
+					rep.SnapshotIndex, rep.SnapshotRecords, rep.LogEntries, rep.Replayed, hex.EncodeToString(rep.ChainHead))
+				return nil
+			}
+			recs, head, err := g.fetchAudit(cmd, 0)
+			if err != nil {
+				return err
+			}
+			if _, err := registry.VerifyAudit(recs, head); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "ok: %d registry changes re-verified from genesis; chain head %s\n", len(recs), hex.EncodeToString(head))
+			return nil
+		},
+	}
+	verify.Flags().StringVar(&dataDir, "data-dir", "", "verify a stopped node's data dir instead of a running node")
+	c.AddCommand(log, verify)
+	return c
+}
+
+// fetchAudit pages through ListAudit from index from, returning all records
+// and the chain head at the end.
+func (g *globals) fetchAudit(cmd *cobra.Command, from uint64) ([]*roamv1.AuditRecord, []byte, error) {
+	conn, ctx, done, err := g.open(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer done()
+	var out []*roamv1.AuditRecord
+	var head []byte
+	for {
+		resp, err := roamv1.NewRegistryServiceClient(conn).ListAudit(ctx, &roamv1.ListAuditRequest{FromIndex: from, Limit: 1000})
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, resp.GetRecords()...)
+		head = resp.GetChainHead()
+		if len(resp.GetRecords()) < 1000 {
+			return out, head, nil
+		}
+		from = resp.GetRecords()[len(resp.GetRecords())-1].GetIndex()
+	}
+}
+
+func stripEntries(recs []*roamv1.AuditRecord) []*roamv1.AuditRecord {
+	out := make([]*roamv1.AuditRecord, len(recs))
+	for i, r := range recs {
+		c := proto.Clone(r).(*roamv1.AuditRecord)
+		c.Entry = nil
+		out[i] = c
+	}
+	return out
+}
+
+func shortKids(kids []string) []string {
+	out := make([]string, len(kids))
+	for i, k := range kids {
+		if len(k) > 8 {
+			k = k[:8] + "…"
+		}
+		out[i] = k
+	}
+	return out
+}
+
+func commandName(t roamv1.CommandType) string {
+	return strings.ToLower(strings.TrimPrefix(t.String(), "COMMAND_TYPE_"))
+}
+
+// matrix prints who recognises whom: rows hosts, columns issuers.
+func printMatrix(cmd *cobra.Command, st *roamv1.RegistrySnapshot) error {
+	var ids []string
+	for _, j := range st.GetJurisdictions() {
+		if j.GetId() != registry.National {
+			ids = append(ids, j.GetId())
+		}
+	}
+	sort.Strings(ids)
+	cell := map[string]string{}
+	for _, a := range st.GetAgreements() {
+		cell[a.GetHost()+"<"+a.GetIssuer()] = word(a.GetState())
+	}
+	hub := map[string]bool{}
+	for _, h := range st.GetHubMembers() {
+		hub[h.GetJurisdiction()] = true
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
+	fmt.Fprint(tw, "HOST ↓ ISSUER →")
+	for _, i := range ids {
+		fmt.Fprintf(tw, "\t%s", i)
+	}
+	fmt.Fprintln(tw)
+	for _, h := range ids {
+		fmt.Fprint(tw, h)
+		for _, i := range ids {
+			v := cell[h+"<"+i]
+			switch {
+			case h == i:
+				v = "self"
+			case v == "" && hub[h] && hub[i]:
+				v = "hub"
+			case v == "":
+				v = "·"
+			}
+			fmt.Fprintf(tw, "\t%s", v)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+func newMatrixCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "matrix",
+		Short: "Print who recognises whom: rows are hosts, columns issuers, cells the agreement state (hub = through the national platform)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn, ctx, done, err := g.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+			if err != nil {
+				return err
+			}
+			return printMatrix(cmd, resp.GetRegistry())
+		},
+	}
+}
+
+func newImposeCmd(g *globals) *cobra.Command {
+	var host, issuer, from, until string
+	cmd := &cobra.Command{
+		Use:   "impose --host 410000 --issuer 420000 --from 2020-03-18",
+		Short: "Make host ← issuer active by national decision, without the parties' acts (national admin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, f := range [][2]string{{"host", host}, {"issuer", issuer}, {"from", from}} {
+				if err := requireFlag(f[0], f[1]); err != nil {
+					return err
+				}
+			}
+			f, err := parseTime("from", from)
+			if err != nil {
+				return err
+			}
+			u, err := parseTime("until", until)
+			if err != nil {
+				return err
+			}
+			m := &roamv1.ImposeAgreement{Host: host, Issuer: issuer, EffectiveFrom: f.Unix(), Terms: &roamv1.AgreementTerms{}}
+			if !u.IsZero() {
+				m.EffectiveUntil = u.Unix()
+			}
+			return g.propose(cmd, m)
+		},
+	}
+	cmd.Flags().StringVar(&host, "host", "", "host jurisdiction")
+	cmd.Flags().StringVar(&issuer, "issuer", "", "issuer jurisdiction")
+	cmd.Flags().StringVar(&from, "from", "", "effective from (RFC 3339 or YYYY-MM-DD, UTC+8)")
+	cmd.Flags().StringVar(&until, "until", "", "effective until (optional)")
+	return cmd
+}
+
+// memberFlags are the flags that describe a node joining the cluster.
+type memberFlags struct {
+	id, jurisdiction, raft, grpc string
+	nonVoter                     bool
+}
+
+func (m *memberFlags) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&m.id, "node-id", "", "the node's id (default: its jurisdiction)")
+	f.StringVar(&m.jurisdiction, "jurisdiction", "", "the jurisdiction the node serves")
+	f.StringVar(&m.raft, "raft", "", "the node's Raft address host:port (raft_advertise)")
+	f.StringVar(&m.grpc, "grpc", "", "the node's gRPC address host:port (grpc_advertise)")
+	f.BoolVar(&m.nonVoter, "non-voter", false, "join as a non-voter replica")
+}
+
+func (m *memberFlags) member() (*roamv1.UpsertMember, error) {
+	for _, f := range [][2]string{{"jurisdiction", m.jurisdiction}, {"raft", m.raft}, {"grpc", m.grpc}} {
+		if err := requireFlag(f[0], f[1]); err != nil {
+			return nil, err
+		}
+	}
+	if m.id == "" {
+		m.id = m.jurisdiction
+	}
+	return &roamv1.UpsertMember{Member: &roamv1.Member{NodeId: m.id, Jurisdiction: m.jurisdiction, RaftAddress: m.raft, GrpcAddress: m.grpc, Voter: !m.nonVoter}}, nil
+}
+
+func newClusterJoinCmds(g *globals) []*cobra.Command {
+	var jm memberFlags
+	join := &cobra.Command{
+		Use:   "join --jurisdiction 410000 --raft HOST:PORT --grpc HOST:PORT [--non-voter]",
+		Short: "Add a running node to the cluster (national admin signs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := jm.member()
+			if err != nil {
+				return err
+			}
+			sc, err := g.sign(m)
+			if err != nil {
+				return err
+			}
+			conn, ctx, done, err := g.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := roamv1.NewPeeringServiceClient(conn).Join(ctx, &roamv1.JoinRequest{Member: sc})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %s joined; member record committed at index %d\n", m.GetMember().GetNodeId(), resp.GetIndex())
+			return nil
+		},
+	}
+	jm.bind(join)
+	var tm memberFlags
+	var out string
+	token := &cobra.Command{
+		Use:   "join-token --jurisdiction 410000 --raft HOST:PORT --grpc HOST:PORT --out FILE",
+		Short: "Write a signed join token for a node's join_token config (national admin signs; valid for --command-ttl, at most 24h)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlag("out", out); err != nil {
+				return err
+			}
+			m, err := tm.member()
+			if err != nil {
+				return err
+			}
+			sc, err := g.sign(m)
+			if err != nil {
+				return err
+			}
+			if err := node.WriteSignedCommand(out, sc); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "join token for %s written to %s\n", m.GetMember().GetNodeId(), out)
+			return nil
+		},
+	}
+	tm.bind(token)
+	token.Flags().StringVar(&out, "out", "", "file to write")
+	return []*cobra.Command{join, token}
+}
