@@ -307,13 +307,15 @@ func commandName(t roamv1.CommandType) string {
 
 // matrix prints who recognises whom: rows hosts, columns issuers.
 func printMatrix(cmd *cobra.Command, st *roamv1.RegistrySnapshot) error {
-	var ids []string
+	var ids, cols []string
 	for _, j := range st.GetJurisdictions() {
 		if j.GetId() != registry.National {
 			ids = append(ids, j.GetId())
 		}
 	}
 	sort.Strings(ids)
+	// The national code (000000) is an issuer column only.
+	cols = append(append(cols, ids...), registry.National)
 	cell := map[string]string{}
 	for _, a := range st.GetAgreements() {
 		cell[a.GetHost()+"<"+a.GetIssuer()] = word(a.GetState())
@@ -324,13 +326,13 @@ func printMatrix(cmd *cobra.Command, st *roamv1.RegistrySnapshot) error {
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
 	fmt.Fprint(tw, "HOST ↓ ISSUER →")
-	for _, i := range ids {
+	for _, i := range cols {
 		fmt.Fprintf(tw, "\t%s", i)
 	}
 	fmt.Fprintln(tw)
 	for _, h := range ids {
 		fmt.Fprint(tw, h)
-		for _, i := range ids {
+		for _, i := range cols {
 			v := cell[h+"<"+i]
 			switch {
 			case h == i:

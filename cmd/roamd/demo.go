@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/recognition"
+	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -166,6 +168,10 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	if err != nil {
 		return err
 	}
+	keys := filepath.Join(dir, "admin-keys")
+	if err := auth.Export(keys); err != nil {
+		return err
+	}
 	c, err := startCluster(ctx, dir, o.BasePort, clk, log, raftLevel, auth)
 	if err != nil {
 		return err
@@ -193,12 +199,17 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	}
 	hn, zj := c.members["410000"].node.GRPCAddr(), c.members["330000"].node.GRPCAddr()
 	say(`
-The federation keeps serving (simulated clock now %s). Try, in another terminal:
+The federation keeps serving (simulated clock now %s).
+Admin keys for every role (national-1..3.jwk; one <jurisdiction>.jwk per province):
+  export KEYS=%s
+Try, in another terminal:
   go run ./cmd/roamctl --addr %s cluster status
-  go run ./cmd/roamctl --addr %s agreements
+  go run ./cmd/roamctl --addr %s agreement matrix
   go run ./cmd/roamctl --addr %s code issue --resident %s --qr /tmp/roam.png
   go run ./cmd/roamctl --addr %s verify --checkpoint intercity 'roam:…'
-Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), hn, hn, zj, resYellow.IDNumber, hn)
+  go run ./cmd/roamctl --addr %s --admin-key $KEYS/410000.jwk agreement suspend 410000-330000 --as 410000
+  go run ./cmd/roamctl --addr %s audit log
+Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), keys, hn, hn, zj, resYellow.IDNumber, hn, hn, hn)
 	<-ctx.Done()
 	say("stopping.")
 	return nil
@@ -325,7 +336,89 @@ func (j *journey) play(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return j.verify(ctx, "wrong-issuer-key", "a code with iss 330000 signed by Beijing's registered key", "410000", "intercity", wrong, time.Time{}, expectation{"REJECT", []string{"key_issuer_mismatch"}})
+	if err := j.verify(ctx, "wrong-issuer-key", "a code with iss 330000 signed by Beijing's registered key", "410000", "intercity", wrong, time.Time{}, expectation{"REJECT", []string{"key_issuer_mismatch"}}); err != nil {
+		return err
+	}
+	return j.nationalPlatform(ctx)
+}
+
+// nationalPlatform plays 2020-03-18: the national government platform
+// offers its two further ways of recognition (DESIGN.md §1). Zhejiang and
+// Beijing connect their codes to the platform's hub, so each recognises
+// the other through it; and regions without a code of their own use the
+// national code, which Hebei recognises under a national agreement.
+func (j *journey) nationalPlatform(ctx context.Context) error {
+	c := j.c
+	kr := c.auth
+	// The recovered resident keeps reporting daily until 2020-03-20.
+	c.clock.Advance(24 * time.Hour)
+	if err := j.report(ctx, resYellow.IDNumber, 12); err != nil { // 03-09 … 03-20
+		return err
+	}
+	march18 := cst(time.March, 18, 0)
+	for _, id := range []string{"330000", "110000"} {
+		idx, err := c.propose(ctx, "410000", &roamv1.JoinHub{Jurisdiction: id, EffectiveFrom: march18.Unix(), Terms: &roamv1.AgreementTerms{}}, kr.Nat())
+		if err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+		if err := c.waitApplied(ctx, "110000", idx); err != nil {
+			return err
+		}
+	}
+	code, err := j.issue(ctx, "330000", resYellow.IDNumber)
+	if err != nil {
+		return err
+	}
+	if err := j.verify(ctx, "zj-green-beijing-hub", "a Zhejiang code in Beijing, once both joined the national platform hub (2020-03-18)", "110000", "intercity", code, time.Time{}, expectation{"PASS", nil}); err != nil {
+		return err
+	}
+
+	// The national code: the platform registers its issuing key and
+	// imposes Hebei ← national.
+	natIssuer, err := roamjws.GenerateKey(roamjws.ES256)
+	if err != nil {
+		return err
+	}
+	ns, err := roamjws.NewSigner(natIssuer)
+	if err != nil {
+		return err
+	}
+	pub, err := roamjws.PublicJWK(natIssuer)
+	if err != nil {
+		return err
+	}
+	if _, err := c.propose(ctx, "120000", &roamv1.AddKey{Key: &roamv1.IssuerKey{Kid: ns.Kid(), Jurisdiction: registry.National, Alg: ns.Alg(), Jwk: pub,
+		State: roamv1.KeyState_KEY_STATE_ACTIVE, NotBefore: march18.Unix()}}, kr.Nat()); err != nil {
+		return fmt.Errorf("national issuer key: %w", err)
+	}
+	idx, err := c.propose(ctx, "120000", &roamv1.ImposeAgreement{Host: "130000", Issuer: registry.National, EffectiveFrom: march18.Unix(), Terms: &roamv1.AgreementTerms{}}, kr.Nat())
+	if err != nil {
+		return fmt.Errorf("national agreement: %w", err)
+	}
+	if err := c.waitApplied(ctx, "130000", idx); err != nil {
+		return err
+	}
+	national, err := nationalCode(ns, c.clock.Now())
+	if err != nil {
+		return err
+	}
+	return j.verify(ctx, "national-code-hebei", "a national health code (000000), held by a traveller from a region without its own code, at a Hebei metro gate", "130000", "metro", national, time.Time{}, expectation{"PASS", nil})
+}
+
+// nationalCode is a green code of the national platform's issuing service.
+func nationalCode(s *roamjws.Signer, now time.Time) (string, error) {
+	jti, err := roamjws.NewCodeID()
+	if err != nil {
+		return "", err
+	}
+	tok, err := s.Sign(&adapters.Claims{
+		Issuer: registry.National, CodeID: jti, Subject: "nat-subject-7f3a", Display: "赵*", Color: adapters.Green,
+		System: "national-health-code", Version: 1, IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(24 * time.Hour).Unix(),
+	}, roamjws.TypCode)
+	if err != nil {
+		return "", err
+	}
+	return roamjws.Prefix + tok, nil
 }
 
 // issue gets a roam code for a resident from the issuing node, over gRPC.

@@ -35,6 +35,8 @@ func TestDemoJourney(t *testing.T) {
 		{"forged", "REJECT", "unknown_key"},
 		{"expired", "REJECT", "expired"},
 		{"wrong-issuer-key", "REJECT", "key_issuer_mismatch"},
+		{"zj-green-beijing-hub", "PASS", ""},
+		{"national-code-hebei", "PASS", ""},
 	}
 	sc := bufio.NewScanner(&out)
 	i := 0
@@ -52,6 +54,9 @@ func TestDemoJourney(t *testing.T) {
 		}
 		if w.reason != "" && (len(r.Reasons) == 0 || r.Reasons[0].Code != w.reason) {
 			t.Errorf("step %s reasons = %+v, want first %s", r.Step, r.Reasons, w.reason)
+		}
+		if want := map[string]string{"zj-green-beijing-hub": "hub/110000-330000", "national-code-hebei": "130000-000000", "zj-green-henan": "410000-330000"}[r.Step]; want != "" && r.AgreementID != want {
+			t.Errorf("step %s agreement_id = %q, want %q", r.Step, r.AgreementID, want)
 		}
 		if r.Host == "" || r.RegistryIndex == 0 || !r.AsExpected {
 			t.Errorf("step %s: host %q, registry_index %d, as_expected %v", r.Step, r.Host, r.RegistryIndex, r.AsExpected)

@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -139,4 +141,31 @@ func (kr *Keyring) Onboard(j, name, codeSystem string) ([]*roamv1.SignedCommand,
 		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// Export writes every private key of the keyring into dir (0700), one JWK
+// file (0600) per role: national-1.jwk … and <jurisdiction>.jwk. The demo
+// uses it so roamctl can act as any admin while the demo runs.
+func (kr *Keyring) Export(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	write := func(name string, k jwk.Key) error {
+		b, err := json.MarshalIndent(k, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	for i, k := range kr.nationalJWK {
+		if err := write(fmt.Sprintf("national-%d.jwk", i+1), k); err != nil {
+			return err
+		}
+	}
+	for j, k := range kr.adminJWK {
+		if err := write(j+".jwk", k); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -296,6 +296,11 @@ func (f *FSM) AgreementAt(host, issuer string, at time.Time) (*roamv1.Agreement,
 	defer f.mu.RUnlock()
 	id, ok := f.st.byPair[pairKey(host, issuer)]
 	if !ok {
+		// No bilateral agreement: the national platform hub (DESIGN.md §1
+		// mode 2) recognises members' codes among each other.
+		if a, aerr := f.st.hubAgreement(host, issuer, at); a != nil || aerr != nil {
+			return a, f.applied, aerr
+		}
 		return nil, f.applied, &AgreementError{Code: reason.NoAgreement, Message: fmt.Sprintf("%s has no agreement recognising %s's codes", host, issuer)}
 	}
 	a := proto.Clone(f.st.agreements[id]).(*roamv1.Agreement)
@@ -378,3 +383,35 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) Release() {}
+
+// HubAgreementID names the hub route host ← issuer in decisions.
+func HubAgreementID(host, issuer string) string { return "hub/" + host + "-" + issuer }
+
+// hubAgreement is the synthetic agreement host ← issuer through the hub:
+// both are members; it is in force from the later of their joining dates,
+// under the issuer's hub terms. It returns (nil, nil) when either is not a
+// member.
+func (s *state) hubAgreement(host, issuer string, at time.Time) (*roamv1.Agreement, *AgreementError) {
+	h, ok1 := s.hub[host]
+	i, ok2 := s.hub[issuer]
+	if !ok1 || !ok2 {
+		return nil, nil
+	}
+	from := max(h.GetEffectiveFrom(), i.GetEffectiveFrom())
+	a := &roamv1.Agreement{
+		Id: HubAgreementID(host, issuer), Host: host, Issuer: issuer, Version: 1,
+		Terms: proto.Clone(i.GetTerms()).(*roamv1.AgreementTerms), EffectiveFrom: from,
+		State: roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, ProposedBy: National,
+	}
+	if a.Terms == nil {
+		a.Terms = &roamv1.AgreementTerms{}
+	}
+	if at.Unix() < from {
+		return a, &AgreementError{
+			Code:    reason.NoAgreement,
+			Message: fmt.Sprintf("%s recognised no %s codes at %s", host, issuer, at.In(clock.CST).Format(time.RFC3339)),
+			Detail:  &reason.Error{Code: reason.AgreementNotInForce, Message: fmt.Sprintf("both are in the national platform hub from %s", time.Unix(from, 0).In(clock.CST).Format(time.RFC3339))},
+		}
+	}
+	return a, nil
+}

@@ -123,8 +123,15 @@ func (s *state) openSigned(entry []byte) (*roamv1.CommandPayload, signers, error
 		return nil, nil, fmt.Errorf("%w: command payload has no command", ErrBadCommand)
 	}
 	keys := s.admins
-	if cp.GetCommand().GetType() == roamv1.CommandType_COMMAND_TYPE_GENESIS {
-		// Genesis is signed by the keys it installs (M of N).
+	genesis := cp.GetCommand().GetType() == roamv1.CommandType_COMMAND_TYPE_GENESIS
+	switch {
+	case !genesis && !s.initialized():
+		// No admin key exists yet: say why, rather than "not an admin key".
+		return nil, nil, reject(ErrNotInitialized, "only a genesis command can be applied first")
+	case genesis && !s.initialized():
+		// The first genesis is signed by the keys it installs (M of N); a
+		// later one is checked against the registered admin keys, so keys
+		// it merely names are never recorded as national signers.
 		_, m, err := DecodePayload(cp.GetCommand())
 		if err != nil {
 			return nil, nil, err
@@ -271,17 +278,29 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 	case *roamv1.RevokeCode:
 		return needAdminOf(c.GetJurisdiction(), "revoking a code of "+c.GetJurisdiction())
 	case *roamv1.ProposeAgreement:
+		if p := c.GetProposedBy(); p == "" || (p != c.GetHost() && p != c.GetIssuer()) {
+			return reject(ErrUnauthorized, "proposing %s: proposed_by %q is neither its host nor its issuer", AgreementID(c.GetHost(), c.GetIssuer()), p)
+		}
 		return needAdminOf(c.GetProposedBy(), "proposing as "+c.GetProposedBy())
 	case *roamv1.AcceptAgreement:
+		if err := s.notAParty(c.GetId(), c.GetAcceptedBy(), "accepting"); err != nil {
+			return err
+		}
 		return needAdminOf(c.GetAcceptedBy(), "accepting as "+c.GetAcceptedBy())
 	case *roamv1.SuspendAgreement:
 		if c.GetBy() == National {
 			return needNational("suspending as the national platform")
 		}
+		if err := s.notAParty(c.GetId(), c.GetBy(), "suspending"); err != nil {
+			return err
+		}
 		return needAdminOf(c.GetBy(), "suspending as "+c.GetBy())
 	case *roamv1.TerminateAgreement:
 		if c.GetBy() == National {
 			return needNational("terminating as the national platform")
+		}
+		if err := s.notAParty(c.GetId(), c.GetBy(), "terminating"); err != nil {
+			return err
 		}
 		return needAdminOf(c.GetBy(), "terminating as "+c.GetBy())
 	case *roamv1.ImposeAgreement:
@@ -297,6 +316,18 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 		return needNational("changing cluster membership")
 	}
 	return reject(ErrUnauthorized, "no authority rule for %s", t)
+}
+
+// notAParty refuses, as unauthorized, an act on an existing agreement in the
+// name of a jurisdiction that is neither its host nor its issuer (issue 3
+// §3: only the parties, or a national admin, act on an agreement). An
+// unknown agreement is left to the handler.
+func (s *state) notAParty(id, by, what string) error {
+	a, ok := s.agreements[id]
+	if !ok || by == a.GetHost() || by == a.GetIssuer() {
+		return nil
+	}
+	return reject(ErrUnauthorized, "%s %s as %q: neither its host %s nor its issuer %s", what, id, by, a.GetHost(), a.GetIssuer())
 }
 
 // chainNext is SHA-256(prev || index || entry || accepted || reason).
@@ -407,7 +438,7 @@ func applyImpose(s *state, m proto.Message) (string, error) {
 	c := m.(*roamv1.ImposeAgreement)
 	p := &roamv1.ProposeAgreement{Host: c.GetHost(), Issuer: c.GetIssuer(), Terms: c.GetTerms(),
 		EffectiveFrom: c.GetEffectiveFrom(), EffectiveUntil: c.GetEffectiveUntil(), ProposedBy: c.GetHost()}
-	if err := s.validateProposal(p); err != nil {
+	if err := s.validateProposal(p, true); err != nil {
 		return "", err
 	}
 	id := AgreementID(c.GetHost(), c.GetIssuer())

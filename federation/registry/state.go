@@ -124,6 +124,9 @@ func applyAddKey(s *state, m proto.Message) (string, error) {
 	if _, ok := s.keys[kid]; ok {
 		return "", refuse("key %s is already registered", kid)
 	}
+	if _, ok := s.admins[kid]; ok {
+		return "", refuse("key %s is an admin key; issuer keys must be distinct", kid)
+	}
 	if k.GetState() != roamv1.KeyState_KEY_STATE_ACTIVE {
 		return "", refuse("key.state must be ACTIVE when added")
 	}
@@ -192,7 +195,7 @@ func (s *state) party(id, host, issuer, field string) error {
 
 func applyPropose(s *state, m proto.Message) (string, error) {
 	c := m.(*roamv1.ProposeAgreement)
-	if err := s.validateProposal(c); err != nil {
+	if err := s.validateProposal(c, false); err != nil {
 		return "", err
 	}
 	t := c.GetTerms()
@@ -232,9 +235,12 @@ func applyPropose(s *state, m proto.Message) (string, error) {
 }
 
 // validateProposal checks the parties, window and terms of a proposal.
-func (s *state) validateProposal(c *roamv1.ProposeAgreement) error {
+// nationalIssuer allows issuer 000000: the national code, which hosts
+// recognise under an agreement the national platform imposes.
+func (s *state) validateProposal(c *roamv1.ProposeAgreement, nationalIssuer bool) error {
 	for _, f := range []struct{ name, id string }{{"host", c.GetHost()}, {"issuer", c.GetIssuer()}} {
-		if _, ok := s.jurisdictions[f.id]; !ok || f.id == National {
+		_, ok := s.jurisdictions[f.id]
+		if !ok || (f.id == National && !(nationalIssuer && f.name == "issuer")) {
 			return refuse("%s %q is not a registered province or city", f.name, f.id)
 		}
 	}
