@@ -240,7 +240,7 @@ func (n *Node) register() {
 			return
 		}
 	}
-	if n.joinToken != nil {
+	if n.joinToken != nil && !n.restarted {
 		if err := n.joinCluster(); err != nil {
 			n.readyErr = err
 			return

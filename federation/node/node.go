@@ -90,6 +90,9 @@ type Node struct {
 	// genesis (bootstrap) and joinToken (join) from config or Options.
 	genesis   *roamv1.SignedCommand
 	joinToken *roamv1.SignedCommand
+	// restarted: the data dir already held Raft state, so the node is a
+	// member already and rejoins with its old id and data (no join).
+	restarted bool
 	tpStop    func(context.Context) error
 
 	stop     chan struct{}
@@ -323,6 +326,7 @@ func (n *Node) startRaft(level string) error {
 	if err != nil {
 		return err
 	}
+	n.restarted = existing
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.trans); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
