@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -25,6 +27,7 @@ import (
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -67,6 +70,7 @@ func notGRPC(msg string) bool {
 // globals are the flags every command shares.
 type globals struct {
 	adminKeys []string
+	tlsCA     string
 	ttl       time.Duration
 	addr      string
 	timeout   time.Duration
@@ -86,6 +90,7 @@ func newRoot() *cobra.Command {
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each call (positive, e.g. 10s)")
 	pf.BoolVar(&g.json, "json", false, "print JSON")
 	pf.StringArrayVar(&g.adminKeys, "admin-key", nil, "file holding a private admin JWK that signs registry changes (or set ROAM_ADMIN_KEY_FILE); repeat for national quorum acts")
+	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv("ROAM_TLS_CA"), "the federation's CA certificate (PEM): connect over TLS (env ROAM_TLS_CA; the demo prints it)")
 	pf.DurationVar(&g.ttl, "command-ttl", registry.DefaultCommandTTL, "how long a signed command stays valid (at most 24h)")
 	root.AddCommand(
 		newReadCmd(g, "jurisdictions", "List jurisdictions"),
@@ -103,6 +108,7 @@ func newRoot() *cobra.Command {
 		newAdminCmd(g),
 		newHubCmd(g),
 		newAuditCmd(g),
+		newTLSCmd(),
 	)
 	return root
 }
@@ -125,7 +131,19 @@ func (g *globals) dial() (*grpc.ClientConn, error) {
 	if g.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout must be positive (got %s; e.g. 10s)", g.timeout)
 	}
-	return grpc.NewClient(g.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if g.tlsCA != "" {
+		b, err := os.ReadFile(g.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--tls-ca: %s holds no PEM certificate", g.tlsCA)
+		}
+		creds = credentials.NewTLS(identity.ClientConfig(nil, pool))
+	}
+	return grpc.NewClient(g.addr, grpc.WithTransportCredentials(creds))
 }
 
 // checkAddr accepts host:port with a numeric port 1-65535. A target with a

@@ -2,23 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/roam-federation/roam/adapters/provsim"
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/node"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -54,6 +57,7 @@ type member struct {
 type cluster struct {
 	clock   *clock.Sim
 	auth    *admin.Keyring
+	caFile  string // the run's CA certificate, for roamctl (ROAM_TLS_CA)
 	members map[string]*member
 	order   []string
 }
@@ -81,6 +85,19 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 	if err != nil {
 		return nil, err
 	}
+	// A throwaway CA for this run: every node gets a certificate naming its
+	// jurisdiction, and Raft and node-to-node gRPC use mutual TLS.
+	ca, err := identity.NewCA("roam demo CA", 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	c.caFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(c.caFile, ca.PEM, 0o644); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	clientCreds := credentials.NewTLS(identity.ClientConfig(nil, pool))
 	seed := demoProvinces[0].ID
 	for i, p := range demoProvinces {
 		m := &member{province: p}
@@ -100,8 +117,17 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		if m.simAdmin, err = provsim.NewClient(m.simURL, nil); err != nil {
 			return nil, err
 		}
+		certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: p.ID, NodeID: p.ID}, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		tlsFiles, err := identity.WriteFiles(filepath.Join(pdir, "tls"), "node", ca.PEM, certPEM, keyPEM)
+		if err != nil {
+			return nil, err
+		}
 		voter := p.Voter
 		cfg := &node.Config{
+			TLS:    &tlsFiles,
 			NodeID: p.ID, Jurisdiction: p.ID, Name: p.Name, DataDir: pdir,
 			RaftListen: port(20, i), GRPCListen: port(10, i),
 			Voter: &voter, Backend: node.Backend{URL: m.simURL},
@@ -113,7 +139,7 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		if m.node, err = node.Start(ctx, cfg, opts); err != nil {
 			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
 		}
-		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(clientCreds)); err != nil {
 			return nil, err
 		}
 		if i == 0 {

@@ -200,8 +200,9 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	hn, zj := c.members["410000"].node.GRPCAddr(), c.members["330000"].node.GRPCAddr()
 	say(`
 The federation keeps serving (simulated clock now %s).
-Admin keys for every role (national-1..3.jwk; one <jurisdiction>.jwk per province):
-  export KEYS=%s
+Nodes speak mutual TLS with a throwaway CA; admin keys for every role are
+national-1..3.jwk and one <jurisdiction>.jwk per province:
+  export ROAM_TLS_CA=%s KEYS=%s
 Try, in another terminal:
   go run ./cmd/roamctl --addr %s cluster status
   go run ./cmd/roamctl --addr %s agreement matrix
@@ -209,7 +210,7 @@ Try, in another terminal:
   go run ./cmd/roamctl --addr %s verify --checkpoint intercity 'roam:…'
   go run ./cmd/roamctl --addr %s --admin-key $KEYS/410000.jwk agreement suspend 410000-330000 --as 410000
   go run ./cmd/roamctl --addr %s audit log
-Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), keys, hn, hn, zj, resYellow.IDNumber, hn, hn, hn)
+Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, hn, hn, zj, resYellow.IDNumber, hn, hn, hn)
 	<-ctx.Done()
 	say("stopping.")
 	return nil

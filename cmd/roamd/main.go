@@ -50,6 +50,7 @@ func newLogger(level string) (*slog.Logger, error) {
 
 func newServe() *cobra.Command {
 	var cfgPath, level string
+	var insecureDev bool
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run one node (see deploy/ for example configs)",
@@ -66,6 +67,12 @@ func newServe() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cfg.TLS == nil && !insecureDev {
+				return fmt.Errorf("config %s has no tls section: nodes speak mutual TLS (issue 3 §7); add tls: {ca, cert, key}, or pass --insecure-dev for a throwaway local test", cfgPath)
+			}
+			if cfg.TLS == nil {
+				log.Warn("running WITHOUT TLS (--insecure-dev): Raft and gRPC traffic is unauthenticated plaintext")
+			}
 			n, err := node.Start(cmd.Context(), cfg, node.Options{Logger: log})
 			if err != nil {
 				return err
@@ -79,6 +86,7 @@ func newServe() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "node config file (YAML)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().BoolVar(&insecureDev, "insecure-dev", false, "allow a config without tls (plaintext Raft and gRPC): local experiments only")
 	return cmd
 }
 

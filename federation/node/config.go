@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/registry"
 	"github.com/roam-federation/roam/federation/telemetry"
 )
@@ -105,6 +106,10 @@ type Config struct {
 	// DecisionRetention is how long the local decision log keeps a record
 	// (default 336h = 14 days, DESIGN.md §4 step 6).
 	DecisionRetention time.Duration `yaml:"decision_retention"`
+	// TLS names this node's certificate, key and the federation's CA
+	// (issue 3 §7). Without it the node speaks plaintext, which roamd serve
+	// allows only with --insecure-dev.
+	TLS *identity.Files `yaml:"tls"`
 	// Telemetry selects the trace exporter.
 	Telemetry telemetry.Config `yaml:"telemetry"`
 }
@@ -399,6 +404,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Bootstrap && !c.IsVoter() {
 		bad("voter", "a bootstrapping node must be a voter; remove voter: false or bootstrap: true")
+	}
+	if c.TLS != nil && (c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == "") {
+		bad("tls", "needs ca, cert and key (PEM files; the cert must carry spiffe://roam/jurisdiction/%s/node/%s)", c.Jurisdiction, c.NodeID)
 	}
 	if !c.Bootstrap && c.Genesis != "" {
 		bad("genesis", "only the bootstrapping node applies the genesis; remove it or set bootstrap: true")

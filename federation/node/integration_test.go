@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,6 +27,7 @@ import (
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/identity"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -38,6 +40,7 @@ type testNode struct {
 	simTS *httptest.Server
 	conn  *grpc.ClientConn
 	tp    *sdktrace.TracerProvider
+	creds credentials.TransportCredentials // TLS without a client certificate
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -49,7 +52,7 @@ func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testN
 		t.Fatalf("start %s: %v", tn.id, err)
 	}
 	tn.node = n
-	if tn.conn, err = grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+	if tn.conn, err = grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(tn.creds)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -105,6 +108,13 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 		}
 		return sc
 	}
+	// Mutual TLS with a throwaway CA, as in the demo and in production.
+	ca, err := identity.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
 	nodes := map[string]*testNode{}
 	var seedReg roamv1.RegistryServiceClient
 	var seedPeer roamv1.PeeringServiceClient
@@ -120,6 +130,15 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 			Backend:          Backend{URL: tn.simTS.URL},
 			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		}
+		certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := identity.WriteFiles(filepath.Join(dir, id+"-tls"), "node", ca.PEM, certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.cfg.TLS, tn.creds = &files, credentials.NewTLS(identity.ClientConfig(nil, pool))
 		var genesis *roamv1.SignedCommand
 		if i == 0 {
 			tn.cfg.Bootstrap = true
@@ -226,6 +245,12 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	// A refused command surfaces as FailedPrecondition and changes nothing.
 	if _, err := zhejiang.Propose(ctx, &roamv1.ProposeRequest{Signed: sign(&roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000"}, kr.Admin("330000"))}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("accepting an active agreement again: %v, want FailedPrecondition", err)
+	}
+
+	// Peering is for nodes: without a node certificate, QueryStatus and
+	// Forward are refused.
+	if _, err := roamv1.NewPeeringServiceClient(nodes["330000"].conn).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: "330000", CodeId: "x"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("QueryStatus without a node certificate: %v, want Unauthenticated", err)
 	}
 
 	// 2. Issue a code at 330000 for a resident of its backend.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -30,6 +32,7 @@ import (
 	"github.com/roam-federation/roam/adapters/zhejiang"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/decisionlog"
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/issuance"
 	"github.com/roam-federation/roam/federation/peering"
 	"github.com/roam-federation/roam/federation/recognition"
@@ -90,6 +93,8 @@ type Node struct {
 	// genesis (bootstrap) and joinToken (join) from config or Options.
 	genesis   *roamv1.SignedCommand
 	joinToken *roamv1.SignedCommand
+	// raftTLS is Raft's mutual-TLS config; nil for plaintext.
+	raftTLS *tls.Config
 	// restarted: the data dir already held Raft state, so the node is a
 	// member already and rejoins with its old id and data (no join).
 	restarted bool
@@ -167,6 +172,18 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		}
 	}
 
+	// Transport security: mutual TLS for Raft and node-to-node gRPC.
+	var serverCreds, peerCreds credentials.TransportCredentials
+	if cfg.TLS != nil {
+		cert, pool, err := identity.Load(*cfg.TLS, identity.ID{Jurisdiction: cfg.Jurisdiction, NodeID: cfg.NodeID})
+		if err != nil {
+			return nil, err
+		}
+		n.raftTLS = identity.MutualConfig(cert, pool)
+		serverCreds = credentials.NewTLS(identity.ServerConfig(cert, pool))
+		peerCreds = credentials.NewTLS(identity.ClientConfig(&cert, pool))
+	}
+
 	// Registry on Raft.
 	n.fsm = registry.NewFSM()
 	if err := n.startRaft(opts.RaftLogLevel); err != nil {
@@ -188,7 +205,11 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if n.dlog, err = decisionlog.Open(filepath.Join(cfg.DataDir, "decisions.db"), n.clock, cfg.DecisionRetention); err != nil {
 		return nil, err
 	}
-	n.pool = peering.NewPool(telemetry.DialOption(n.tp))
+	dialOpts := []grpc.DialOption{telemetry.DialOption(n.tp)}
+	if peerCreds != nil {
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(peerCreds))
+	}
+	n.pool = peering.NewPool(dialOpts...)
 	verifier := &roamjws.Verifier{Keys: n.fsm}
 	n.pipe = &recognition.Pipeline{
 		Registry:  n.fsm,
@@ -206,13 +227,17 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if n.lis, err = net.Listen("tcp", cfg.GRPCListen); err != nil {
 		return nil, fmt.Errorf("grpc_listen %s: %w", cfg.GRPCListen, err)
 	}
-	n.grpc = grpc.NewServer(
+	srvOpts := []grpc.ServerOption{}
+	if serverCreds != nil {
+		srvOpts = append(srvOpts, grpc.Creds(serverCreds))
+	}
+	n.grpc = grpc.NewServer(append(srvOpts,
 		telemetry.ServerOption(n.tp),
 		grpc.MaxRecvMsgSize(peering.MaxMessageBytes),
 		grpc.MaxSendMsgSize(4*peering.MaxMessageBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 		grpc.ChainUnaryInterceptor(recoverUnary(n.log)),
-	)
+	)...)
 	registerServices(n)
 	n.wg.Add(2)
 	go func() { defer n.wg.Done(); _ = n.grpc.Serve(n.lis) }()
@@ -311,7 +336,13 @@ func (n *Node) startRaft(level string) error {
 	if adv.Port == 0 { // listening on :0 (tests, demo): advertise the real port
 		advertise = nil
 	}
-	if n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftListen, advertise, 3, 10*time.Second, hl); err != nil {
+	if n.raftTLS != nil {
+		stream, err := identity.ListenTLS(cfg.RaftListen, advertise, n.raftTLS)
+		if err != nil {
+			return fmt.Errorf("raft_listen %s: %w", cfg.RaftListen, err)
+		}
+		n.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hl)
+	} else if n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftListen, advertise, 3, 10*time.Second, hl); err != nil {
 		return fmt.Errorf("raft_listen %s: %w", cfg.RaftListen, err)
 	}
 	cfg.RaftAdvertise = string(n.trans.LocalAddr())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/issuance"
 	"github.com/roam-federation/roam/federation/reason"
 	"github.com/roam-federation/roam/federation/recognition"
@@ -212,7 +213,22 @@ type peeringSvc struct {
 	n *Node
 }
 
+// requireNode checks, when the node runs TLS, that the caller presented a
+// verified node certificate: only nodes call QueryStatus and Forward.
+func (n *Node) requireNode(ctx context.Context) error {
+	if n.cfg.TLS == nil {
+		return nil
+	}
+	if _, err := identity.Peer(ctx); err != nil {
+		return status.Error(codes.Unauthenticated, "a node certificate (spiffe://roam/jurisdiction/…/node/…) is required: "+err.Error())
+	}
+	return nil
+}
+
 func (s *peeringSvc) QueryStatus(ctx context.Context, req *roamv1.QueryStatusRequest) (*roamv1.QueryStatusResponse, error) {
+	if err := s.n.requireNode(ctx); err != nil {
+		return nil, err
+	}
 	if req.GetIssuer() != s.n.cfg.Jurisdiction {
 		return nil, status.Errorf(codes.NotFound, "issuer: this node issues for %s, not %q", s.n.cfg.Jurisdiction, req.GetIssuer())
 	}
@@ -227,6 +243,9 @@ func (s *peeringSvc) QueryStatus(ctx context.Context, req *roamv1.QueryStatusReq
 }
 
 func (s *peeringSvc) Forward(ctx context.Context, req *roamv1.ForwardRequest) (*roamv1.ForwardResponse, error) {
+	if err := s.n.requireNode(ctx); err != nil {
+		return nil, err
+	}
 	if len(req.GetSigned().GetSignatures()) == 0 {
 		return nil, invalid("signed", "required")
 	}

@@ -8,12 +8,15 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/reason"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -39,6 +42,9 @@ type Pool struct {
 
 // NewPool returns a pool dialling with opts (plus insecure transport
 // credentials and message size caps).
+//
+// Without a grpc.WithTransportCredentials option the pool dials in
+// plaintext (tests, --insecure-dev); nodes pass mutual-TLS credentials.
 func NewPool(opts ...grpc.DialOption) *Pool {
 	base := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -80,6 +86,9 @@ type StatusClient struct {
 	Verifier *roamjws.Verifier
 	Clock    clock.Clock
 	Timeout  time.Duration // per call; DefaultTimeout when 0
+	// RequireIdentity makes the answering node prove, with its TLS
+	// certificate, that it is a node of the issuer it answers for.
+	RequireIdentity bool
 }
 
 // QueryStatus asks a node of issuer for the current status of code id jti
@@ -105,7 +114,13 @@ func (s *StatusClient) QueryStatus(ctx context.Context, issuer, jti string) (*ad
 			lastErr = err
 			continue
 		}
-		resp, err := roamv1.NewPeeringServiceClient(conn).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: issuer, CodeId: jti})
+		var p peer.Peer
+		resp, err := roamv1.NewPeeringServiceClient(conn).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: issuer, CodeId: jti}, grpc.Peer(&p))
+		if err == nil && s.RequireIdentity {
+			if id, ierr := serverIdentity(&p); ierr != nil || id.Jurisdiction != issuer {
+				return nil, reason.New(reason.StatusInvalid, "the node at %s is not a node of %s (%v %v)", m.GetGrpcAddress(), issuer, id, ierr)
+			}
+		}
 		if status.Code(err) == codes.NotFound {
 			// The issuer answered: it never issued this code id.
 			return nil, reason.New(reason.CodeUnknown, "issuer %s has no record of code id %s", issuer, jti)
@@ -127,4 +142,13 @@ func (s *StatusClient) QueryStatus(ctx context.Context, issuer, jti string) (*ad
 		return c, nil
 	}
 	return nil, reason.New(reason.IssuerUnreachable, "no answer from %s within %s: %v", issuer, timeout, lastErr)
+}
+
+// serverIdentity reads the verified server certificate's node identity.
+func serverIdentity(p *peer.Peer) (identity.ID, error) {
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 {
+		return identity.ID{}, identity.ErrNoIdentity
+	}
+	return identity.FromCert(ti.State.PeerCertificates[0])
 }
