@@ -486,5 +486,67 @@ func newClusterJoinCmds(g *globals) []*cobra.Command {
 	}
 	tm.bind(token)
 	token.Flags().StringVar(&out, "out", "", "file to write")
-	return []*cobra.Command{join, token}
+	remove := &cobra.Command{
+		Use:   "remove NODE_ID",
+		Short: "Remove a node from the cluster; it shuts its Raft down (national admin signs)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := g.sign(&roamv1.RemoveMember{NodeId: args[0]})
+			if err != nil {
+				return err
+			}
+			conn, ctx, done, err := g.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := roamv1.NewPeeringServiceClient(conn).Remove(ctx, &roamv1.RemoveRequest{Member: sc})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %s removed at index %d\n", args[0], resp.GetIndex())
+			return nil
+		},
+	}
+	role := func(use, short string, voter bool) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " NODE_ID",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				conn, ctx, done, err := g.open(cmd)
+				if err != nil {
+					return err
+				}
+				defer done()
+				st, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+				if err != nil {
+					return err
+				}
+				var m *roamv1.Member
+				for _, x := range st.GetRegistry().GetMembers() {
+					if x.GetNodeId() == args[0] {
+						m = x
+					}
+				}
+				if m == nil {
+					return fmt.Errorf("node %q is not a registered member (see roamctl members)", args[0])
+				}
+				m.Voter = voter
+				sc, err := g.sign(&roamv1.UpsertMember{Member: m})
+				if err != nil {
+					return err
+				}
+				resp, err := roamv1.NewPeeringServiceClient(conn).Join(ctx, &roamv1.JoinRequest{Member: sc})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s is now a %s (index %d)\n", args[0], map[bool]string{true: "voter", false: "non-voter"}[voter], resp.GetIndex())
+				return nil
+			},
+		}
+	}
+	return []*cobra.Command{join, token, remove,
+		role("promote", "Make a non-voter a voter (national admin signs)", true),
+		role("demote", "Make a voter a non-voter (national admin signs)", false)}
 }

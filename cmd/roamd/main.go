@@ -79,8 +79,12 @@ func newServe() *cobra.Command {
 			}
 			defer n.Close()
 			log.Info("roamd serving", "node", cfg.NodeID, "jurisdiction", cfg.Jurisdiction, "grpc", n.GRPCAddr(), "raft", cfg.RaftAdvertise)
-			<-cmd.Context().Done()
-			log.Info("shutting down")
+			select {
+			case <-cmd.Context().Done():
+				log.Info("shutting down")
+			case <-n.Removed():
+				log.Warn("removed from the cluster by a national admin; exiting")
+			}
 			return nil
 		},
 	}

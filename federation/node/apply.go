@@ -207,9 +207,12 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 	}
 	if !present {
 		var f raft.IndexFuture
-		if m.GetVoter() {
-			f = n.raft.AddVoter(id, addr, 0, applyTimeout)
-		} else {
+		switch {
+		case m.GetVoter():
+			f = n.raft.AddVoter(id, addr, 0, applyTimeout) // join or promote
+		case n.isVoter(cf.Configuration(), id):
+			f = n.raft.DemoteVoter(id, 0, applyTimeout)
+		default:
 			f = n.raft.AddNonvoter(id, addr, 0, applyTimeout)
 		}
 		if err := f.Error(); err != nil {
@@ -225,6 +228,148 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 		return 0, applyStatus(err)
 	}
 	return idx, nil
+}
+
+func (n *Node) isVoter(c raft.Configuration, id raft.ServerID) bool {
+	for _, s := range c.Servers {
+		if s.ID == id {
+			return s.Suffrage == raft.Voter
+		}
+	}
+	return false
+}
+
+// remove takes a node out of the Raft configuration on the leader (or
+// forwards): the request carries a RemoveMember signed by a national admin,
+// checked before the configuration changes, then applied.
+func (n *Node) remove(ctx context.Context, req *roamv1.RemoveRequest) (uint64, error) {
+	if req.GetNotify() {
+		return n.removedNotice(req)
+	}
+	if n.raft.State() != raft.Leader {
+		leaderAddr, leaderID := n.raft.LeaderWithID()
+		if leaderID == "" {
+			return 0, status.Error(codes.Unavailable, "no leader elected yet; retry")
+		}
+		addr, err := n.grpcAddrOf(string(leaderID), string(leaderAddr))
+		if err != nil {
+			return 0, status.Error(codes.Unavailable, err.Error())
+		}
+		conn, err := n.pool.Conn(addr)
+		if err != nil {
+			return 0, status.Error(codes.Unavailable, err.Error())
+		}
+		resp, err := roamv1.NewPeeringServiceClient(conn).Remove(ctx, req)
+		if err != nil {
+			return 0, err
+		}
+		return resp.GetIndex(), nil
+	}
+	entry, err := registry.EncodeSigned(req.GetMember())
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	cp, err := n.fsm.Check(entry, time.Now())
+	if err != nil {
+		return 0, applyStatus(err)
+	}
+	_, msg, err := registry.DecodePayload(cp.GetCommand())
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	rm, ok := msg.(*roamv1.RemoveMember)
+	if !ok || rm.GetNodeId() == "" {
+		return 0, status.Error(codes.InvalidArgument, "member: must be a signed RemoveMember command")
+	}
+	if rm.GetNodeId() == n.cfg.NodeID {
+		return 0, status.Error(codes.FailedPrecondition, "the leader cannot remove itself; transfer leadership first or ask another node after it leads")
+	}
+	if f := n.raft.RemoveServer(raft.ServerID(rm.GetNodeId()), 0, applyTimeout); f.Error() != nil {
+		if errors.Is(f.Error(), raft.ErrLeadershipLost) {
+			return 0, status.Error(codes.Unknown, ErrOutcomeUnknown.Error())
+		}
+		return 0, status.Errorf(codes.Unavailable, "remove %s: %v", rm.GetNodeId(), f.Error())
+	}
+	n.log.Info("member removed", "member", rm.GetNodeId())
+	gone, hadRecord := n.fsm.Member(rm.GetNodeId())
+	idx, err, _ := n.applyLocal(entry)
+	if err != nil {
+		return 0, applyStatus(err)
+	}
+	// The removed node gets no further log: tell it, best effort.
+	if hadRecord {
+		if conn, err := n.pool.Conn(gone.GetGrpcAddress()); err == nil {
+			nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := roamv1.NewPeeringServiceClient(conn).Remove(nctx, &roamv1.RemoveRequest{Member: req.GetMember(), Notify: true})
+			cancel()
+			if err != nil {
+				n.log.Warn("could not tell the removed node", "member", rm.GetNodeId(), "err", err)
+			}
+		}
+	}
+	return idx, nil
+}
+
+// removedNotice handles the leader's notice that this node was removed:
+// the signed RemoveMember must name this node and carry a national
+// admin's authority, then Raft shuts down.
+func (n *Node) removedNotice(req *roamv1.RemoveRequest) (uint64, error) {
+	entry, err := registry.EncodeSigned(req.GetMember())
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	cp, err := n.fsm.Check(entry, time.Now())
+	if err != nil && !errors.Is(err, registry.ErrReplayed) {
+		return 0, applyStatus(err)
+	}
+	_, msg, err := registry.DecodePayload(cp.GetCommand())
+	if err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	if rm, ok := msg.(*roamv1.RemoveMember); !ok || rm.GetNodeId() != n.cfg.NodeID {
+		return 0, status.Error(codes.InvalidArgument, "member: a removal notice must name this node")
+	}
+	n.removeOnce.Do(func() {
+		n.log.Warn("this node was removed from the cluster by a national admin; shutting Raft down")
+		go func() {
+			_ = n.raft.Shutdown().Error()
+			close(n.removed)
+		}()
+	})
+	return n.fsm.AppliedIndex(), nil
+}
+
+// watchRemoval shuts Raft down once this node has been removed from the
+// configuration (issue 3 §6), and closes Removed.
+func (n *Node) watchRemoval() {
+	seen := false
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		f := n.raft.GetConfiguration()
+		if f.Error() != nil {
+			continue
+		}
+		in := false
+		for _, s := range f.Configuration().Servers {
+			in = in || s.ID == raft.ServerID(n.cfg.NodeID)
+		}
+		if in {
+			seen = true
+			continue
+		}
+		if seen {
+			n.removeOnce.Do(func() {
+				n.log.Warn("this node was removed from the cluster; shutting Raft down")
+				_ = n.raft.Shutdown().Error()
+				close(n.removed)
+			})
+			return
+		}
+	}
 }
 
 // register brings the node into service: a bootstrapping node applies the

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -343,10 +344,41 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if !proto.Equal(before, after) {
 		t.Fatalf("registry after restart differs:\nbefore %v\nafter  %v", before, after)
 	}
+	// Membership changes are national acts: demote, promote, remove.
+	role := func(voter bool) {
+		t.Helper()
+		m := nodes["110000"].memberOf()
+		m.Voter = voter
+		if _, err := seedPeer.Join(ctx, &roamv1.JoinRequest{Member: sign(&roamv1.UpsertMember{Member: m}, kr.Nat())}); err != nil {
+			t.Fatalf("voter=%v: %v", voter, err)
+		}
+		for _, srv := range nodes["330000"].node.Raft().GetConfiguration().Configuration().Servers {
+			if srv.ID == "110000" && (srv.Suffrage == raft.Voter) != voter {
+				t.Fatalf("110000 suffrage %v, want voter=%v", srv.Suffrage, voter)
+			}
+		}
+	}
+	role(false)
+	role(true)
+
 	// And it still serves decisions from its local replica.
 	resp, err := roamv1.NewRegistryServiceClient(nodes["110000"].conn).GetState(ctx, &roamv1.GetStateRequest{})
 	if err != nil || len(resp.GetRegistry().GetAgreements()) != 1 || resp.GetAppliedIndex() == 0 {
 		t.Fatalf("GetState after restart: %v %v", resp, err)
+	}
+
+	// A province's admin cannot remove a node; a national admin can, and
+	// the removed node shuts its Raft down.
+	if _, err := seedPeer.Remove(ctx, &roamv1.RemoveRequest{Member: sign(&roamv1.RemoveMember{NodeId: "110000"}, kr.Admin("110000"))}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("remove signed by a province: %v", err)
+	}
+	if _, err := seedPeer.Remove(ctx, &roamv1.RemoveRequest{Member: sign(&roamv1.RemoveMember{NodeId: "110000"}, kr.Nat())}); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	select {
+	case <-nodes["110000"].node.Removed():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the removed node did not shut its Raft down")
 	}
 }
 

@@ -100,12 +100,14 @@ type Node struct {
 	restarted bool
 	tpStop    func(context.Context) error
 
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closeMu  sync.Mutex
-	closed   bool
-	ready    chan struct{}
-	readyErr error
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closeMu    sync.Mutex
+	closed     bool
+	ready      chan struct{}
+	removed    chan struct{}
+	removeOnce sync.Once
+	readyErr   error
 }
 
 // Start opens the data dir, starts Raft and the gRPC server, and begins
@@ -122,7 +124,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger.With("node", cfg.NodeID), stop: make(chan struct{}), ready: make(chan struct{})}
+	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger.With("node", cfg.NodeID), stop: make(chan struct{}), ready: make(chan struct{}), removed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -239,9 +241,10 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		grpc.ChainUnaryInterceptor(recoverUnary(n.log)),
 	)...)
 	registerServices(n)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); _ = n.grpc.Serve(n.lis) }()
 	go func() { defer n.wg.Done(); n.register() }()
+	go func() { defer n.wg.Done(); n.watchRemoval() }()
 	return n, nil
 }
 
@@ -513,3 +516,7 @@ func WriteSignedCommand(path string, sc *roamv1.SignedCommand) error {
 // IssuerPublicJWK is the public half of the node's issuer key (RFC 7517
 // JSON), for its jurisdiction's admin to register.
 func (n *Node) IssuerPublicJWK() ([]byte, error) { return roamjws.PublicJWK(n.signingKey) }
+
+// Removed is closed when this node has been removed from the cluster and
+// has shut its Raft down; roamd serve exits then.
+func (n *Node) Removed() <-chan struct{} { return n.removed }

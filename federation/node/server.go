@@ -280,6 +280,22 @@ func (s *peeringSvc) Join(ctx context.Context, req *roamv1.JoinRequest) (*roamv1
 	return &roamv1.JoinResponse{Index: idx}, nil
 }
 
+func (s *peeringSvc) Remove(ctx context.Context, req *roamv1.RemoveRequest) (*roamv1.RemoveResponse, error) {
+	if len(req.GetMember().GetSignatures()) == 0 {
+		return nil, invalid("member", "required: a RemoveMember command signed by a national admin (roamctl cluster remove)")
+	}
+	if req.GetNotify() {
+		if err := s.n.requireNode(ctx); err != nil { // only the leader sends notices
+			return nil, err
+		}
+	}
+	idx, err := s.n.remove(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &roamv1.RemoveResponse{Index: idx}, nil
+}
+
 // isGenesis peeks at a signed command's type without verifying it.
 func isGenesis(sc *roamv1.SignedCommand) bool {
 	cp := peekPayload(sc)

@@ -1506,6 +1506,105 @@ func (x *JoinResponse) GetIndex() uint64 {
 	return 0
 }
 
+type RemoveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A RemoveMember command signed by a national admin.
+	Member *SignedCommand `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// Set by the leader when it tells the removed node, after the fact, so
+	// the node shuts its Raft down (a removed node gets no further log).
+	Notify        bool `protobuf:"varint,2,opt,name=notify,proto3" json:"notify,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRequest) Reset() {
+	*x = RemoveRequest{}
+	mi := &file_roam_v1_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRequest) ProtoMessage() {}
+
+func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRequest) Descriptor() ([]byte, []int) {
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RemoveRequest) GetMember() *SignedCommand {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *RemoveRequest) GetNotify() bool {
+	if x != nil {
+		return x.Notify
+	}
+	return false
+}
+
+type RemoveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveResponse) Reset() {
+	*x = RemoveResponse{}
+	mi := &file_roam_v1_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveResponse) ProtoMessage() {}
+
+func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
+func (*RemoveResponse) Descriptor() ([]byte, []int) {
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RemoveResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 type IssueCodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resident's id at the provincial backend (national ID number). It is
@@ -1517,7 +1616,7 @@ type IssueCodeRequest struct {
 
 func (x *IssueCodeRequest) Reset() {
 	*x = IssueCodeRequest{}
-	mi := &file_roam_v1_service_proto_msgTypes[25]
+	mi := &file_roam_v1_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1628,7 @@ func (x *IssueCodeRequest) String() string {
 func (*IssueCodeRequest) ProtoMessage() {}
 
 func (x *IssueCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[25]
+	mi := &file_roam_v1_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1641,7 @@ func (x *IssueCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCodeRequest.ProtoReflect.Descriptor instead.
 func (*IssueCodeRequest) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{25}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *IssueCodeRequest) GetResidentId() string {
@@ -1566,7 +1665,7 @@ type IssueCodeResponse struct {
 
 func (x *IssueCodeResponse) Reset() {
 	*x = IssueCodeResponse{}
-	mi := &file_roam_v1_service_proto_msgTypes[26]
+	mi := &file_roam_v1_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1677,7 @@ func (x *IssueCodeResponse) String() string {
 func (*IssueCodeResponse) ProtoMessage() {}
 
 func (x *IssueCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_service_proto_msgTypes[26]
+	mi := &file_roam_v1_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1690,7 @@ func (x *IssueCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCodeResponse.ProtoReflect.Descriptor instead.
 func (*IssueCodeResponse) Descriptor() ([]byte, []int) {
-	return file_roam_v1_service_proto_rawDescGZIP(), []int{26}
+	return file_roam_v1_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IssueCodeResponse) GetCode() string {
@@ -1729,6 +1828,11 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\vJoinRequest\x12.\n" +
 	"\x06member\x18\x06 \x01(\v2\x16.roam.v1.SignedCommandR\x06memberJ\x04\b\x01\x10\x06\"$\n" +
 	"\fJoinResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"W\n" +
+	"\rRemoveRequest\x12.\n" +
+	"\x06member\x18\x01 \x01(\v2\x16.roam.v1.SignedCommandR\x06member\x12\x16\n" +
+	"\x06notify\x18\x02 \x01(\bR\x06notify\"&\n" +
+	"\x0eRemoveResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"3\n" +
 	"\x10IssueCodeRequest\x12\x1f\n" +
 	"\vresident_id\x18\x01 \x01(\tR\n" +
@@ -1757,11 +1861,12 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\tListAudit\x12\x19.roam.v1.ListAuditRequest\x1a\x1a.roam.v1.ListAuditResponse2\x8d\x01\n" +
 	"\x12RecognitionService\x129\n" +
 	"\x06Verify\x12\x16.roam.v1.VerifyRequest\x1a\x17.roam.v1.VerifyResponse\x12<\n" +
-	"\aExplain\x12\x17.roam.v1.ExplainRequest\x1a\x18.roam.v1.ExplainResponse2\xcd\x01\n" +
+	"\aExplain\x12\x17.roam.v1.ExplainRequest\x1a\x18.roam.v1.ExplainResponse2\x88\x02\n" +
 	"\x0ePeeringService\x12H\n" +
 	"\vQueryStatus\x12\x1b.roam.v1.QueryStatusRequest\x1a\x1c.roam.v1.QueryStatusResponse\x12<\n" +
 	"\aForward\x12\x17.roam.v1.ForwardRequest\x1a\x18.roam.v1.ForwardResponse\x123\n" +
-	"\x04Join\x12\x14.roam.v1.JoinRequest\x1a\x15.roam.v1.JoinResponse2U\n" +
+	"\x04Join\x12\x14.roam.v1.JoinRequest\x1a\x15.roam.v1.JoinResponse\x129\n" +
+	"\x06Remove\x12\x16.roam.v1.RemoveRequest\x1a\x17.roam.v1.RemoveResponse2U\n" +
 	"\x0fIssuanceService\x12B\n" +
 	"\tIssueCode\x12\x19.roam.v1.IssueCodeRequest\x1a\x1a.roam.v1.IssueCodeResponseB6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
 
@@ -1778,7 +1883,7 @@ func file_roam_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_roam_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roam_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_roam_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_roam_v1_service_proto_goTypes = []any{
 	(Outcome)(0),                  // 0: roam.v1.Outcome
 	(*GetStateRequest)(nil),       // 1: roam.v1.GetStateRequest
@@ -1806,59 +1911,64 @@ var file_roam_v1_service_proto_goTypes = []any{
 	(*ForwardResponse)(nil),       // 23: roam.v1.ForwardResponse
 	(*JoinRequest)(nil),           // 24: roam.v1.JoinRequest
 	(*JoinResponse)(nil),          // 25: roam.v1.JoinResponse
-	(*IssueCodeRequest)(nil),      // 26: roam.v1.IssueCodeRequest
-	(*IssueCodeResponse)(nil),     // 27: roam.v1.IssueCodeResponse
-	(*RegistrySnapshot)(nil),      // 28: roam.v1.RegistrySnapshot
-	(CommandType)(0),              // 29: roam.v1.CommandType
-	(*SignedCommand)(nil),         // 30: roam.v1.SignedCommand
-	(*AuditRecord)(nil),           // 31: roam.v1.AuditRecord
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*RemoveRequest)(nil),         // 26: roam.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 27: roam.v1.RemoveResponse
+	(*IssueCodeRequest)(nil),      // 28: roam.v1.IssueCodeRequest
+	(*IssueCodeResponse)(nil),     // 29: roam.v1.IssueCodeResponse
+	(*RegistrySnapshot)(nil),      // 30: roam.v1.RegistrySnapshot
+	(CommandType)(0),              // 31: roam.v1.CommandType
+	(*SignedCommand)(nil),         // 32: roam.v1.SignedCommand
+	(*AuditRecord)(nil),           // 33: roam.v1.AuditRecord
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 }
 var file_roam_v1_service_proto_depIdxs = []int32{
-	28, // 0: roam.v1.GetStateResponse.registry:type_name -> roam.v1.RegistrySnapshot
-	29, // 1: roam.v1.RegistryChange.type:type_name -> roam.v1.CommandType
+	30, // 0: roam.v1.GetStateResponse.registry:type_name -> roam.v1.RegistrySnapshot
+	31, // 1: roam.v1.RegistryChange.type:type_name -> roam.v1.CommandType
 	4,  // 2: roam.v1.WatchResponse.change:type_name -> roam.v1.RegistryChange
-	30, // 3: roam.v1.ProposeRequest.signed:type_name -> roam.v1.SignedCommand
-	31, // 4: roam.v1.ListAuditResponse.records:type_name -> roam.v1.AuditRecord
+	32, // 3: roam.v1.ProposeRequest.signed:type_name -> roam.v1.SignedCommand
+	33, // 4: roam.v1.ListAuditResponse.records:type_name -> roam.v1.AuditRecord
 	11, // 5: roam.v1.GetClusterResponse.servers:type_name -> roam.v1.ClusterServer
 	0,  // 6: roam.v1.Decision.outcome:type_name -> roam.v1.Outcome
 	13, // 7: roam.v1.Decision.reasons:type_name -> roam.v1.Reason
-	32, // 8: roam.v1.Decision.evaluated_at:type_name -> google.protobuf.Timestamp
-	32, // 9: roam.v1.VerifyRequest.at:type_name -> google.protobuf.Timestamp
+	34, // 8: roam.v1.Decision.evaluated_at:type_name -> google.protobuf.Timestamp
+	34, // 9: roam.v1.VerifyRequest.at:type_name -> google.protobuf.Timestamp
 	14, // 10: roam.v1.VerifyResponse.decision:type_name -> roam.v1.Decision
-	32, // 11: roam.v1.ExplainRequest.at:type_name -> google.protobuf.Timestamp
+	34, // 11: roam.v1.ExplainRequest.at:type_name -> google.protobuf.Timestamp
 	14, // 12: roam.v1.ExplainResponse.decision:type_name -> roam.v1.Decision
 	18, // 13: roam.v1.ExplainResponse.stages:type_name -> roam.v1.Stage
-	30, // 14: roam.v1.ForwardRequest.signed:type_name -> roam.v1.SignedCommand
-	30, // 15: roam.v1.JoinRequest.member:type_name -> roam.v1.SignedCommand
-	32, // 16: roam.v1.IssueCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 17: roam.v1.RegistryService.GetState:input_type -> roam.v1.GetStateRequest
-	3,  // 18: roam.v1.RegistryService.Watch:input_type -> roam.v1.WatchRequest
-	6,  // 19: roam.v1.RegistryService.Propose:input_type -> roam.v1.ProposeRequest
-	10, // 20: roam.v1.RegistryService.GetCluster:input_type -> roam.v1.GetClusterRequest
-	8,  // 21: roam.v1.RegistryService.ListAudit:input_type -> roam.v1.ListAuditRequest
-	15, // 22: roam.v1.RecognitionService.Verify:input_type -> roam.v1.VerifyRequest
-	17, // 23: roam.v1.RecognitionService.Explain:input_type -> roam.v1.ExplainRequest
-	20, // 24: roam.v1.PeeringService.QueryStatus:input_type -> roam.v1.QueryStatusRequest
-	22, // 25: roam.v1.PeeringService.Forward:input_type -> roam.v1.ForwardRequest
-	24, // 26: roam.v1.PeeringService.Join:input_type -> roam.v1.JoinRequest
-	26, // 27: roam.v1.IssuanceService.IssueCode:input_type -> roam.v1.IssueCodeRequest
-	2,  // 28: roam.v1.RegistryService.GetState:output_type -> roam.v1.GetStateResponse
-	5,  // 29: roam.v1.RegistryService.Watch:output_type -> roam.v1.WatchResponse
-	7,  // 30: roam.v1.RegistryService.Propose:output_type -> roam.v1.ProposeResponse
-	12, // 31: roam.v1.RegistryService.GetCluster:output_type -> roam.v1.GetClusterResponse
-	9,  // 32: roam.v1.RegistryService.ListAudit:output_type -> roam.v1.ListAuditResponse
-	16, // 33: roam.v1.RecognitionService.Verify:output_type -> roam.v1.VerifyResponse
-	19, // 34: roam.v1.RecognitionService.Explain:output_type -> roam.v1.ExplainResponse
-	21, // 35: roam.v1.PeeringService.QueryStatus:output_type -> roam.v1.QueryStatusResponse
-	23, // 36: roam.v1.PeeringService.Forward:output_type -> roam.v1.ForwardResponse
-	25, // 37: roam.v1.PeeringService.Join:output_type -> roam.v1.JoinResponse
-	27, // 38: roam.v1.IssuanceService.IssueCode:output_type -> roam.v1.IssueCodeResponse
-	28, // [28:39] is the sub-list for method output_type
-	17, // [17:28] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	32, // 14: roam.v1.ForwardRequest.signed:type_name -> roam.v1.SignedCommand
+	32, // 15: roam.v1.JoinRequest.member:type_name -> roam.v1.SignedCommand
+	32, // 16: roam.v1.RemoveRequest.member:type_name -> roam.v1.SignedCommand
+	34, // 17: roam.v1.IssueCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 18: roam.v1.RegistryService.GetState:input_type -> roam.v1.GetStateRequest
+	3,  // 19: roam.v1.RegistryService.Watch:input_type -> roam.v1.WatchRequest
+	6,  // 20: roam.v1.RegistryService.Propose:input_type -> roam.v1.ProposeRequest
+	10, // 21: roam.v1.RegistryService.GetCluster:input_type -> roam.v1.GetClusterRequest
+	8,  // 22: roam.v1.RegistryService.ListAudit:input_type -> roam.v1.ListAuditRequest
+	15, // 23: roam.v1.RecognitionService.Verify:input_type -> roam.v1.VerifyRequest
+	17, // 24: roam.v1.RecognitionService.Explain:input_type -> roam.v1.ExplainRequest
+	20, // 25: roam.v1.PeeringService.QueryStatus:input_type -> roam.v1.QueryStatusRequest
+	22, // 26: roam.v1.PeeringService.Forward:input_type -> roam.v1.ForwardRequest
+	24, // 27: roam.v1.PeeringService.Join:input_type -> roam.v1.JoinRequest
+	26, // 28: roam.v1.PeeringService.Remove:input_type -> roam.v1.RemoveRequest
+	28, // 29: roam.v1.IssuanceService.IssueCode:input_type -> roam.v1.IssueCodeRequest
+	2,  // 30: roam.v1.RegistryService.GetState:output_type -> roam.v1.GetStateResponse
+	5,  // 31: roam.v1.RegistryService.Watch:output_type -> roam.v1.WatchResponse
+	7,  // 32: roam.v1.RegistryService.Propose:output_type -> roam.v1.ProposeResponse
+	12, // 33: roam.v1.RegistryService.GetCluster:output_type -> roam.v1.GetClusterResponse
+	9,  // 34: roam.v1.RegistryService.ListAudit:output_type -> roam.v1.ListAuditResponse
+	16, // 35: roam.v1.RecognitionService.Verify:output_type -> roam.v1.VerifyResponse
+	19, // 36: roam.v1.RecognitionService.Explain:output_type -> roam.v1.ExplainResponse
+	21, // 37: roam.v1.PeeringService.QueryStatus:output_type -> roam.v1.QueryStatusResponse
+	23, // 38: roam.v1.PeeringService.Forward:output_type -> roam.v1.ForwardResponse
+	25, // 39: roam.v1.PeeringService.Join:output_type -> roam.v1.JoinResponse
+	27, // 40: roam.v1.PeeringService.Remove:output_type -> roam.v1.RemoveResponse
+	29, // 41: roam.v1.IssuanceService.IssueCode:output_type -> roam.v1.IssueCodeResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_roam_v1_service_proto_init() }
@@ -1873,7 +1983,7 @@ func file_roam_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_v1_service_proto_rawDesc), len(file_roam_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

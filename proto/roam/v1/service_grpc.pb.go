@@ -446,6 +446,7 @@ const (
 	PeeringService_QueryStatus_FullMethodName = "/roam.v1.PeeringService/QueryStatus"
 	PeeringService_Forward_FullMethodName     = "/roam.v1.PeeringService/Forward"
 	PeeringService_Join_FullMethodName        = "/roam.v1.PeeringService/Join"
+	PeeringService_Remove_FullMethodName      = "/roam.v1.PeeringService/Remove"
 )
 
 // PeeringServiceClient is the client API for PeeringService service.
@@ -459,8 +460,11 @@ type PeeringServiceClient interface {
 	QueryStatus(ctx context.Context, in *QueryStatusRequest, opts ...grpc.CallOption) (*QueryStatusResponse, error)
 	// Forward applies a command on the leader (leader forwarding).
 	Forward(ctx context.Context, in *ForwardRequest, opts ...grpc.CallOption) (*ForwardResponse, error)
-	// Join adds a node to the Raft cluster as a voter or non-voter.
+	// Join adds a node to the Raft cluster as a voter or non-voter, or
+	// changes an existing member's role (promote, demote).
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// Remove takes a node out of the Raft cluster; it shuts its Raft down.
+	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 }
 
 type peeringServiceClient struct {
@@ -501,6 +505,16 @@ func (c *peeringServiceClient) Join(ctx context.Context, in *JoinRequest, opts .
 	return out, nil
 }
 
+func (c *peeringServiceClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveResponse)
+	err := c.cc.Invoke(ctx, PeeringService_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeeringServiceServer is the server API for PeeringService service.
 // All implementations must embed UnimplementedPeeringServiceServer
 // for forward compatibility.
@@ -512,8 +526,11 @@ type PeeringServiceServer interface {
 	QueryStatus(context.Context, *QueryStatusRequest) (*QueryStatusResponse, error)
 	// Forward applies a command on the leader (leader forwarding).
 	Forward(context.Context, *ForwardRequest) (*ForwardResponse, error)
-	// Join adds a node to the Raft cluster as a voter or non-voter.
+	// Join adds a node to the Raft cluster as a voter or non-voter, or
+	// changes an existing member's role (promote, demote).
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// Remove takes a node out of the Raft cluster; it shuts its Raft down.
+	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	mustEmbedUnimplementedPeeringServiceServer()
 }
 
@@ -532,6 +549,9 @@ func (UnimplementedPeeringServiceServer) Forward(context.Context, *ForwardReques
 }
 func (UnimplementedPeeringServiceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedPeeringServiceServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
 }
 func (UnimplementedPeeringServiceServer) mustEmbedUnimplementedPeeringServiceServer() {}
 func (UnimplementedPeeringServiceServer) testEmbeddedByValue()                        {}
@@ -608,6 +628,24 @@ func _PeeringService_Join_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeeringService_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeeringServiceServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeeringService_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeeringServiceServer).Remove(ctx, req.(*RemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PeeringService_ServiceDesc is the grpc.ServiceDesc for PeeringService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -626,6 +664,10 @@ var PeeringService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Join",
 			Handler:    _PeeringService_Join_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _PeeringService_Remove_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
