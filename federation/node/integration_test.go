@@ -330,6 +330,8 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	wcancel()
 
 	// 4. Restart 110000 from its data dir; 5. its registry is intact.
+	// Let it catch up with the leader first, so "before" is all there is.
+	waitApplied(t, nodes["110000"].node, nodes["330000"].node.FSM().AppliedIndex())
 	before := nodes["110000"].node.FSM().State()
 	nodes["110000"].stop()
 	// Same addresses as before: Raft peers know it by its address.

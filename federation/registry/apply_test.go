@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -11,15 +12,22 @@ import (
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
-// applyCase applies setup (which must all succeed) after the base
-// jurisdictions, then cmd, and checks the outcome. A refused command must
-// leave State() unchanged except for the index.
+// applyCase applies setup (which must all succeed, each signed as the right
+// role) after genesis and the base jurisdictions, then cmd, signed as the
+// right role (or by, when set), and checks the outcome. A refused command
+// must leave State() unchanged except for the index and the audit chain
+// head, and add exactly one rejected audit record.
 type applyCase struct {
 	name  string
 	setup []proto.Message
 	cmd   proto.Message // or raw
 	raw   []byte
-	want  error // nil, ErrRefused or ErrBadCommand
+	by    []*admin // signers of cmd; default fixture.signersFor
+	want  error    // nil, ErrRefused or ErrBadCommand
+	// kind, when set, is the more specific sentinel the error must also
+	// wrap (ErrUnauthorized, ErrBadSignature, ...). Cases whose refusal
+	// moved from the handler to the authority check (issue 3) say so here.
+	kind  error
 	check func(t *testing.T, st *roamv1.RegistrySnapshot)
 }
 
@@ -31,9 +39,10 @@ func runApplyCases(t *testing.T, cases []applyCase) {
 			h.must(baseJurisdictions()...)
 			h.must(tc.setup...)
 			before := stateNoIndex(h.fsm)
+			auditBefore := len(h.fsm.Audit(0, 0))
 			data := tc.raw
 			if tc.cmd != nil {
-				data = encode(t, tc.cmd)
+				data = h.entry(tc.cmd, tc.by...)
 			}
 			res := h.applyBytes(data)
 			if h.fsm.AppliedIndex() != h.idx {
@@ -44,7 +53,10 @@ func runApplyCases(t *testing.T, cases []applyCase) {
 				t.Fatalf("Apply: %v, want success", res.Err)
 			case tc.want != nil && !errors.Is(res.Err, tc.want):
 				t.Fatalf("Apply err = %v, want %v", res.Err, tc.want)
+			case tc.kind != nil && !errors.Is(res.Err, tc.kind):
+				t.Fatalf("Apply err = %v, want it to wrap %v", res.Err, tc.kind)
 			}
+			checkAuditTail(t, h.fsm, auditBefore, h.idx, res.Err)
 			after := stateNoIndex(h.fsm)
 			if tc.want != nil {
 				if !proto.Equal(before, after) {
@@ -57,6 +69,9 @@ func runApplyCases(t *testing.T, cases []applyCase) {
 				if res.Summary == "" {
 					t.Error("accepted command has no summary")
 				}
+				// Every accepted command records its id; beyond that it
+				// should change something.
+				before.SeenCommands, after.SeenCommands = nil, nil
 				if proto.Equal(before, after) && tc.check == nil {
 					t.Error("accepted command changed nothing and the case has no check")
 				}
@@ -65,6 +80,31 @@ func runApplyCases(t *testing.T, cases []applyCase) {
 				tc.check(t, h.fsm.State())
 			}
 		})
+	}
+}
+
+// checkAuditTail checks that the entry at idx added exactly one audit
+// record, with its outcome, chained onto the one before.
+func checkAuditTail(t *testing.T, f *FSM, before int, idx uint64, err error) {
+	t.Helper()
+	recs := f.Audit(0, 0)
+	if len(recs) != before+1 {
+		t.Fatalf("audit grew from %d to %d records, want one more", before, len(recs))
+	}
+	r := recs[len(recs)-1]
+	var prev []byte
+	if before > 0 {
+		prev = recs[before-1].GetChain()
+	}
+	if r.GetIndex() != idx || r.GetTime() != appendedAt.Unix() || r.GetAccepted() != (err == nil) ||
+		!bytes.Equal(r.GetChain(), chainNext(prev, r)) || !bytes.Equal(f.State().GetChainHead(), r.GetChain()) {
+		t.Errorf("audit record %v does not record entry %d (err %v) on the chain", r, idx, err)
+	}
+	if err != nil && r.GetReason() != err.Error() {
+		t.Errorf("audit reason %q, want %q", r.GetReason(), err.Error())
+	}
+	if err == nil && r.GetReason() != "" {
+		t.Errorf("accepted entry has audit reason %q", r.GetReason())
 	}
 }
 
@@ -180,8 +220,17 @@ func TestApplyAddKey(t *testing.T) {
 		{name: "open-ended not_after ok", cmd: k(func(ik *roamv1.IssuerKey) { ik.NotAfter = 0 }), check: added(ed[0].kid, "EdDSA")},
 		{name: "jwk without kid member ok", cmd: k(func(ik *roamv1.IssuerKey) { ik.Jwk = withJWKField(t, ik.Jwk, "kid", nil) }), check: added(ed[0].kid, "EdDSA")},
 		{name: "nil key", cmd: &roamv1.AddKey{}, want: ErrRefused},
-		{name: "unregistered jurisdiction", cmd: addKey(ed[0], unknownID), want: ErrRefused},
-		{name: "empty jurisdiction", cmd: addKey(ed[0], ""), want: ErrRefused},
+		// No admin can act for an unregistered jurisdiction: since issue 3
+		// these are refused by the authority check, before the handler.
+		{name: "unregistered jurisdiction", cmd: addKey(ed[0], unknownID), want: ErrRefused, kind: ErrUnauthorized},
+		{name: "empty jurisdiction", cmd: addKey(ed[0], ""), want: ErrRefused, kind: ErrUnauthorized},
+		// Admin keys and issuer keys are distinct (issue 3 §1), both ways.
+		{name: "admin key as issuer key", cmd: &roamv1.AddKey{Key: func() *roamv1.IssuerKey {
+			a := mustFixture().of[zhejiang].rec
+			ik := issuerKey(ed[0], zhejiang)
+			ik.Kid, ik.Alg, ik.Jwk = a.GetKid(), a.GetAlg(), a.GetJwk()
+			return ik
+		}()}, want: ErrRefused},
 		{name: "private EdDSA jwk", cmd: k(func(ik *roamv1.IssuerKey) { ik.Jwk = ed[0].priv }), want: ErrRefused},
 		{name: "private ES256 jwk", cmd: &roamv1.AddKey{Key: func() *roamv1.IssuerKey {
 			ik := issuerKey(es[0], zhejiang)
@@ -340,8 +389,10 @@ func TestApplyAgreements(t *testing.T) {
 			wantAgreement(id, active, 1)(t, st)
 			wantAgreement(AgreementID(zhejiang, henan), proposed, 1)(t, st)
 		}},
-		{name: "proposer not a party", cmd: propose(henan, zhejiang, beijing, from, until), want: ErrRefused},
-		{name: "proposer empty", cmd: propose(henan, zhejiang, "", from, until), want: ErrRefused},
+		// Acting for an agreement one is not a party to is an authority
+		// question since issue 3: ErrUnauthorized (still ErrRefused).
+		{name: "proposer not a party", cmd: propose(henan, zhejiang, beijing, from, until), want: ErrRefused, kind: ErrUnauthorized},
+		{name: "proposer empty", cmd: propose(henan, zhejiang, "", from, until), want: ErrRefused, kind: ErrUnauthorized},
 		{name: "host equals issuer", cmd: propose(henan, henan, henan, from, until), want: ErrRefused},
 		{name: "unknown host", cmd: propose(unknownID, zhejiang, zhejiang, from, until), want: ErrRefused},
 		{name: "unknown issuer", cmd: propose(henan, unknownID, henan, from, until), want: ErrRefused},
@@ -374,7 +425,7 @@ func TestApplyAgreements(t *testing.T) {
 		}},
 		{name: "accept by host", setup: []proto.Message{pi}, cmd: accept(id, 1, henan), check: wantAgreement(id, active, 1)},
 		{name: "accept by proposer", setup: []proto.Message{p}, cmd: accept(id, 1, henan), want: ErrRefused},
-		{name: "accept by third party", setup: []proto.Message{p}, cmd: accept(id, 1, beijing), want: ErrRefused},
+		{name: "accept by third party", setup: []proto.Message{p}, cmd: accept(id, 1, beijing), want: ErrRefused, kind: ErrUnauthorized},
 		{name: "accept stale version", setup: []proto.Message{p, acc, pi}, cmd: accept(id, 1, henan), want: ErrRefused},
 		{name: "accept future version", setup: []proto.Message{p}, cmd: accept(id, 2, zhejiang), want: ErrRefused},
 		{name: "accept version zero", setup: []proto.Message{p}, cmd: accept(id, 0, zhejiang), want: ErrRefused},
@@ -413,7 +464,7 @@ func TestApplyAgreements(t *testing.T) {
 		// Suspend.
 		{name: "suspend active by host", setup: []proto.Message{p, acc}, cmd: suspend(id, henan), check: wantAgreement(id, suspended, 1)},
 		{name: "suspend active by issuer", setup: []proto.Message{p, acc}, cmd: suspend(id, zhejiang), check: wantAgreement(id, suspended, 1)},
-		{name: "suspend by third party", setup: []proto.Message{p, acc}, cmd: suspend(id, beijing), want: ErrRefused},
+		{name: "suspend by third party", setup: []proto.Message{p, acc}, cmd: suspend(id, beijing), want: ErrRefused, kind: ErrUnauthorized},
 		{name: "suspend proposed", setup: []proto.Message{p}, cmd: suspend(id, henan), want: ErrRefused},
 		{name: "suspend suspended", setup: []proto.Message{p, acc, suspend(id, henan)}, cmd: suspend(id, zhejiang), want: ErrRefused},
 		{name: "suspend terminated", setup: []proto.Message{p, acc, terminate(id, henan)}, cmd: suspend(id, henan), want: ErrRefused},
@@ -424,7 +475,7 @@ func TestApplyAgreements(t *testing.T) {
 		{name: "terminate proposed", setup: []proto.Message{p}, cmd: terminate(id, henan), check: wantAgreement(id, terminated, 1)},
 		{name: "terminate suspended", setup: []proto.Message{p, acc, suspend(id, henan)}, cmd: terminate(id, henan), check: wantAgreement(id, terminated, 1)},
 		{name: "terminate twice", setup: []proto.Message{p, terminate(id, henan)}, cmd: terminate(id, zhejiang), want: ErrRefused},
-		{name: "terminate by third party", setup: []proto.Message{p, acc}, cmd: terminate(id, beijing), want: ErrRefused},
+		{name: "terminate by third party", setup: []proto.Message{p, acc}, cmd: terminate(id, beijing), want: ErrRefused, kind: ErrUnauthorized},
 		{name: "terminate unknown", cmd: terminate(id, henan), want: ErrRefused},
 	}
 	runApplyCases(t, cases)
@@ -446,7 +497,7 @@ func TestApplyRevokeCode(t *testing.T) {
 		{name: "ok", cmd: revoke(zhejiang, jti), check: revokedAt(zhejiang, jti, t0+3600)},
 		{name: "same jti other jurisdiction", setup: []proto.Message{revoke(zhejiang, jti)}, cmd: revoke(henan, jti), check: revokedAt(henan, jti, t0+3600)},
 		{name: "64-byte id", cmd: revoke(zhejiang, strings.Repeat("a", 64)), check: revokedAt(zhejiang, strings.Repeat("a", 64), t0+3600)},
-		{name: "unknown jurisdiction", cmd: revoke(unknownID, jti), want: ErrRefused},
+		{name: "unknown jurisdiction", cmd: revoke(unknownID, jti), want: ErrRefused, kind: ErrUnauthorized},
 		{name: "empty code id", cmd: revoke(zhejiang, ""), want: ErrRefused},
 		{name: "65-byte id", cmd: revoke(zhejiang, strings.Repeat("a", 65)), want: ErrRefused},
 	}
@@ -510,39 +561,58 @@ func TestApplyMembers(t *testing.T) {
 }
 
 func TestApplyBadCommands(t *testing.T) {
-	env := func(typ roamv1.CommandType, payload []byte) []byte {
-		b, err := proto.Marshal(&roamv1.Command{Type: typ, Payload: payload})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	fx := testFixture(t)
+	exp := appendedAt.Unix() + testTTL
+	env := func(typ roamv1.CommandType, payload []byte) *roamv1.Command {
+		return &roamv1.Command{Type: typ, Payload: payload}
 	}
-	valid := encode(t, jur(shanghai, "Shanghai"))
-	oversized := encode(t, &roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: shanghai, Name: "Shanghai"}})
-	oversized = append(oversized, make([]byte, MaxCommandBytes)...) // trailing zero bytes: still garbage, but first of all too large
+	// signed is a validly signed entry (a national admin, fresh id) around
+	// an arbitrary envelope: whatever is wrong is past the signature.
+	signed := func(cmd *roamv1.Command) []byte {
+		return signEntry(t, &roamv1.CommandPayload{Id: "bad-command", ExpiresAt: exp, Command: cmd}, fx.national[0])
+	}
+	valid := signEntry(t, payloadOf(t, jur(shanghai, "Shanghai"), "valid", exp), fx.national[0])
+	oversized := append(append([]byte{}, valid...), make([]byte, MaxCommandBytes)...) // too large before anything else
 	bigName := &roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: shanghai, Name: "Shanghai", CodeSystem: strings.Repeat("x", MaxCommandBytes)}}
-	bigBytes, err := proto.Marshal(&roamv1.Command{Type: roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION, Payload: mustMarshal(t, bigName)})
+	bigBytes, err := proto.Marshal(&roamv1.SignedCommand{Signatures: signTokens(t, marshalPayload(t, payloadOf(t, bigName, "big", exp)), fx.national[0])})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tooMany := make([]string, maxSignatures+1)
+	for i := range tooMany {
+		tooMany[i] = signTokens(t, marshalPayload(t, payloadOf(t, jur(shanghai, "Shanghai"), "many", exp)), fx.national[i%3])[0]
+	}
 	cases := []applyCase{
 		{name: "valid control", raw: valid, check: func(t *testing.T, st *roamv1.RegistrySnapshot) {}},
-		{name: "unspecified type", raw: env(roamv1.CommandType_COMMAND_TYPE_UNSPECIFIED, nil), want: ErrBadCommand},
-		{name: "unknown type", raw: env(99, mustMarshal(t, jur(shanghai, "Shanghai"))), want: ErrBadCommand},
-		{name: "negative type", raw: env(-1, nil), want: ErrBadCommand},
+		{name: "unspecified type", raw: signed(env(roamv1.CommandType_COMMAND_TYPE_UNSPECIFIED, nil)), want: ErrBadCommand},
+		{name: "unknown type", raw: signed(env(99, mustMarshal(t, jur(shanghai, "Shanghai")))), want: ErrBadCommand},
+		{name: "negative type", raw: signed(env(-1, nil)), want: ErrBadCommand},
 		{name: "garbage bytes", raw: []byte{0xff, 0xff, 0xff, 0xff}, want: ErrBadCommand},
-		{name: "truncated envelope", raw: valid[:len(valid)-1], want: ErrBadCommand},
-		{name: "garbage payload", raw: env(roamv1.CommandType_COMMAND_TYPE_ADD_KEY, []byte{0x0a, 0x05, 0x01}), want: ErrBadCommand},
-		{name: "payload with invalid utf-8", raw: env(roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE, []byte{0x0a, 0x02, 0xff, 0xfe}), want: ErrBadCommand},
-		{name: "oversized command", raw: oversized, want: ErrBadCommand},
+		{name: "truncated entry", raw: valid[:len(valid)-1], want: ErrBadCommand},
+		{name: "garbage payload", raw: signed(env(roamv1.CommandType_COMMAND_TYPE_ADD_KEY, []byte{0x0a, 0x05, 0x01})), want: ErrBadCommand},
+		{name: "payload with invalid utf-8", raw: signed(env(roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE, []byte{0x0a, 0x02, 0xff, 0xfe})), want: ErrBadCommand},
+		{name: "oversized entry", raw: oversized, want: ErrBadCommand},
 		{name: "oversized valid protobuf", raw: bigBytes, want: ErrBadCommand},
-		// An empty entry decodes to the UNSPECIFIED type.
-		{name: "empty entry", raw: nil, want: ErrBadCommand},
+		{name: "signed bytes are not a CommandPayload", raw: entryOf(t, signTokens(t, []byte{0xff, 0xff}, fx.national[0])...), want: ErrBadCommand},
+		{name: "payload without a command", raw: signEntry(t, &roamv1.CommandPayload{Id: "no-command", ExpiresAt: exp}, fx.national[0]), want: ErrBadCommand},
+		{name: "empty command id", raw: signEntry(t, payloadOf(t, jur(shanghai, "Shanghai"), "", exp), fx.national[0]), want: ErrBadCommand},
+		{name: "65-byte command id", raw: signEntry(t, payloadOf(t, jur(shanghai, "Shanghai"), strings.Repeat("i", 65), exp), fx.national[0]), want: ErrBadCommand},
+		// Since issue 3 the log holds SignedCommands. The pre-issue-3
+		// unsigned Command envelope, like an empty entry, decodes to a
+		// SignedCommand without signatures: refused as a bad signature
+		// (an empty entry was ErrBadCommand before).
+		{name: "unsigned command envelope", raw: encode(t, jur(shanghai, "Shanghai")), want: ErrRefused, kind: ErrBadSignature},
+		{name: "empty entry", raw: nil, want: ErrRefused, kind: ErrBadSignature},
+		{name: "too many signatures", raw: entryOf(t, tooMany...), want: ErrRefused, kind: ErrBadSignature},
+		{name: "signature not a JWS", raw: entryOf(t, "not a jws"), want: ErrRefused, kind: ErrBadSignature},
 	}
 	runApplyCases(t, cases)
 
 	if _, err := Encode(&roamv1.Command{Type: roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION, Payload: mustMarshal(t, bigName)}); !errors.Is(err, ErrBadCommand) {
 		t.Errorf("Encode of an oversized command: %v, want ErrBadCommand", err)
+	}
+	if _, err := EncodeSigned(&roamv1.SignedCommand{Signatures: []string{strings.Repeat("a", MaxCommandBytes)}}); !errors.Is(err, ErrBadCommand) {
+		t.Errorf("EncodeSigned of an oversized command: %v, want ErrBadCommand", err)
 	}
 	if _, err := NewCommand(&roamv1.Jurisdiction{Id: shanghai}); !errors.Is(err, ErrBadCommand) {
 		t.Errorf("NewCommand(non-command): %v, want ErrBadCommand", err)

@@ -18,19 +18,24 @@ func indexes(chs []*roamv1.RegistryChange) []uint64 {
 	return out
 }
 
+// Index 1 is the genesis (newHarness), so the commands below are 2, 3, 4.
 func TestChangesAfterIndex(t *testing.T) {
 	h := newHarness(t)
 	h.must(jur(zhejiang, "Zhejiang"), jur(henan, "Henan"))
 	h.apply(jur("bad", "x"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for from, want := range map[uint64]string{0: "[1 2 3]", 1: "[2 3]", 2: "[3]"} {
+	for from, want := range map[uint64]string{0: "[1 2 3 4]", 1: "[2 3 4]", 2: "[3 4]", 3: "[4]"} {
 		chs, err := h.fsm.Changes(ctx, from)
 		if err != nil || fmt.Sprint(indexes(chs)) != want {
 			t.Errorf("Changes(%d) = %v, %v; want %s", from, indexes(chs), err, want)
 		}
 	}
-	chs, _ := h.fsm.Changes(ctx, 1)
+	chs, _ := h.fsm.Changes(ctx, 0)
+	if chs[0].GetType() != roamv1.CommandType_COMMAND_TYPE_GENESIS || chs[0].GetError() != "" {
+		t.Errorf("genesis change = %v", chs[0])
+	}
+	chs, _ = h.fsm.Changes(ctx, 2)
 	if chs[0].GetType() != roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION || chs[0].GetSummary() == "" || chs[0].GetError() != "" {
 		t.Errorf("accepted change = %v", chs[0])
 	}
@@ -39,7 +44,7 @@ func TestChangesAfterIndex(t *testing.T) {
 	}
 	// A command that does not decode is recorded without a type.
 	h.applyBytes([]byte{0xff})
-	chs, _ = h.fsm.Changes(ctx, 3)
+	chs, _ = h.fsm.Changes(ctx, 4)
 	if len(chs) != 1 || chs[0].GetType() != roamv1.CommandType_COMMAND_TYPE_UNSPECIFIED || chs[0].GetError() == "" {
 		t.Errorf("bad command change = %v", chs)
 	}
@@ -47,7 +52,7 @@ func TestChangesAfterIndex(t *testing.T) {
 
 func TestChangesBlocksUntilApply(t *testing.T) {
 	h := newHarness(t)
-	h.must(jur(zhejiang, "Zhejiang"))
+	h.must(jur(zhejiang, "Zhejiang")) // index 2, after genesis
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	type result struct {
@@ -58,7 +63,7 @@ func TestChangesBlocksUntilApply(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		close(started)
-		chs, err := h.fsm.Changes(ctx, 1)
+		chs, err := h.fsm.Changes(ctx, 2)
 		done <- result{chs, err}
 	}()
 	<-started
@@ -69,8 +74,8 @@ func TestChangesBlocksUntilApply(t *testing.T) {
 	}
 	h.must(jur(henan, "Henan"))
 	r := <-done
-	if r.err != nil || fmt.Sprint(indexes(r.chs)) != "[2]" {
-		t.Fatalf("Changes = %v, %v; want [2]", indexes(r.chs), r.err)
+	if r.err != nil || fmt.Sprint(indexes(r.chs)) != "[3]" {
+		t.Fatalf("Changes = %v, %v; want [3]", indexes(r.chs), r.err)
 	}
 }
 
@@ -80,14 +85,14 @@ func TestChangesContext(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if chs, err := h.fsm.Changes(ctx, 1); !errors.Is(err, context.DeadlineExceeded) || chs != nil {
+	if chs, err := h.fsm.Changes(ctx, h.idx); !errors.Is(err, context.DeadlineExceeded) || chs != nil {
 		t.Errorf("Changes after timeout = %v, %v; want DeadlineExceeded", chs, err)
 	}
 
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := h.fsm.Changes(ctx2, 1)
+		_, err := h.fsm.Changes(ctx2, h.idx)
 		errc <- err
 	}()
 	time.Sleep(10 * time.Millisecond)
@@ -104,10 +109,13 @@ func TestChangesContext(t *testing.T) {
 
 func TestChangesCompacted(t *testing.T) {
 	h := newHarness(t)
-	h.must(jur(zhejiang, "Zhejiang"))
+	h.must(onboard(zhejiang, "Zhejiang")...) // indexes 1-3 with genesis
 	const extra = 10
-	for i := range changeLogSize + extra - 1 {
-		h.apply(revoke(zhejiang, fmt.Sprintf("jti-%d", i)))
+	zj := h.fx.of[zhejiang]
+	for i := range changeLogSize + extra - 3 {
+		if res := h.applyAs(revoke(zhejiang, fmt.Sprintf("jti-%d", i)), zj); res.Err != nil {
+			t.Fatal(res.Err)
+		}
 	}
 	last := h.idx // changeLogSize + extra
 	oldest := last - changeLogSize + 1
@@ -130,13 +138,16 @@ func TestChangesCompacted(t *testing.T) {
 // Raft log indexes have gaps: configuration, no-op and barrier entries never
 // reach FSM.Apply. A gap before the first held change is not compaction.
 func TestChangesIndexGaps(t *testing.T) {
-	f := NewFSM()
-	// Index 1 is the bootstrap configuration and 2 the new leader's no-op.
-	applyAt(t, f, 3, encode(t, jur(zhejiang, "Zhejiang")))
-	applyAt(t, f, 5, encode(t, jur(henan, "Henan")))
+	h := newBareHarness(t)
+	f := h.fsm
+	// Index 1 is the bootstrap configuration and 2 the new leader's no-op;
+	// the genesis is 3.
+	applyAt(t, f, 3, h.fx.genesisEntry(t))
+	applyAt(t, f, 5, h.entry(jur(zhejiang, "Zhejiang")))
+	applyAt(t, f, 8, h.entry(jur(henan, "Henan")))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for from, want := range map[uint64]string{0: "[3 5]", 1: "[3 5]", 2: "[3 5]", 3: "[5]", 4: "[5]"} {
+	for from, want := range map[uint64]string{0: "[3 5 8]", 1: "[3 5 8]", 2: "[3 5 8]", 3: "[5 8]", 4: "[5 8]", 5: "[8]", 7: "[8]"} {
 		chs, err := f.Changes(ctx, from)
 		if err != nil || fmt.Sprint(indexes(chs)) != want {
 			t.Errorf("Changes(%d) = %v, %v; want %s", from, indexes(chs), err, want)
@@ -157,7 +168,9 @@ func TestChangesAfterRestore(t *testing.T) {
 		t.Fatalf("restored AppliedIndex = %d, want %d", f.AppliedIndex(), snapIdx)
 	}
 	// The next command after a restart follows the new leader's no-op.
-	applyAt(t, f, snapIdx+2, encode(t, jur(shanghai, "Shanghai")))
+	if res := applyAt(t, f, snapIdx+2, h.entry(jur(shanghai, "Shanghai"))); res.Err != nil {
+		t.Fatal(res.Err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, from := range []uint64{0, 1, snapIdx - 1} {
@@ -176,21 +189,23 @@ func TestChangesAfterRestore(t *testing.T) {
 // Restore wakes watchers, who then keep waiting for the next change.
 func TestChangesRestoreWakesWatchers(t *testing.T) {
 	h := newHarness(t)
-	h.must(jur(zhejiang, "Zhejiang"))
+	h.must(jur(zhejiang, "Zhejiang")) // index 2, after genesis
 	snap := snapshotBytes(t, h.fsm)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	done := make(chan []*roamv1.RegistryChange, 1)
 	go func() {
-		chs, _ := h.fsm.Changes(ctx, 1)
+		chs, _ := h.fsm.Changes(ctx, 2)
 		done <- chs
 	}()
 	time.Sleep(10 * time.Millisecond)
 	if err := h.fsm.Restore(readCloser{bytesReader(snap)}); err != nil {
 		t.Fatal(err)
 	}
-	applyAt(t, h.fsm, 2, encode(t, jur(henan, "Henan")))
-	if chs := <-done; fmt.Sprint(indexes(chs)) != "[2]" {
-		t.Fatalf("watcher got %v, want [2]", indexes(chs))
+	if res := applyAt(t, h.fsm, 3, h.entry(jur(henan, "Henan"))); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if chs := <-done; fmt.Sprint(indexes(chs)) != "[3]" {
+		t.Fatalf("watcher got %v, want [3]", indexes(chs))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,10 +14,16 @@ import (
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
-// randomScript returns n encoded log entries, a seeded mix of valid and
-// invalid commands of every type plus undecodable bytes.
+// randomScript returns n log entries: the fixture's genesis and the base
+// jurisdictions with their admins, then a seeded mix of commands of every
+// type, signed mostly as the right role but also by a wrong one, a key no
+// registry holds, or mangled (tampered, truncated, re-signed under another
+// kid, signatures over different payloads, expired, expiring too late,
+// replayed, a reused id), plus undecodable bytes. Every entry is meant to
+// be appended at appendedAt.
 func randomScript(tb testing.TB, seed uint64, n int) [][]byte {
 	tb.Helper()
+	fx := testFixture(tb)
 	ed, es := testKeys(tb)
 	keys := append(append([]*tkey{}, ed...), es...)
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -36,6 +43,7 @@ func randomScript(tb testing.TB, seed uint64, n int) [][]byte {
 	type pair struct{ host, issuer string }
 	var pairs []pair
 	proposals := map[string]int{} // a guess at each agreement's version
+	keyOf := map[string]string{}  // issuer kid -> jurisdiction it was last added for
 	agreement := func() (id, host, issuer string) {
 		if len(pairs) == 0 || r.IntN(4) == 0 {
 			host, issuer = party(), party()
@@ -46,18 +54,94 @@ func randomScript(tb testing.TB, seed uint64, n int) [][]byte {
 		return AgreementID(host, issuer), host, issuer
 	}
 	side := func(host, issuer string) string {
-		switch r.IntN(5) {
+		switch r.IntN(6) {
 		case 0:
 			return party()
-		case 1, 2:
+		case 1:
+			return National
+		case 2, 3:
 			return host
 		}
 		return issuer
 	}
+	// right is the role that may sign msg (as fixture.signersFor, with the
+	// script's own idea of whose key is whose).
+	right := func(msg proto.Message) []*admin {
+		switch c := msg.(type) {
+		case *roamv1.SetKeyState:
+			return []*admin{fx.adminOf(keyOf[c.GetKid()], nil)}
+		case *roamv1.RevokeAdminKey:
+			for _, a := range fx.national {
+				if a.kid() == c.GetKid() {
+					return fx.quorum()
+				}
+			}
+		}
+		return fx.signersFor(msg, nil)
+	}
+	signers := func(msg proto.Message) []*admin {
+		switch x := r.IntN(20); {
+		case x < 14:
+			return right(msg)
+		case x < 16:
+			return []*admin{fx.of[pick(valid)]}
+		case x < 17:
+			return fx.national[:1]
+		case x < 18:
+			return fx.national[:1+r.IntN(3)]
+		case x < 19:
+			return []*admin{fx.stranger}
+		}
+		return []*admin{fx.second}
+	}
 	var out [][]byte
+	var usedIDs []string
+	var payloads [][]byte
+	seq := 0
+	exp := appendedAt.Unix() + testTTL
+	emit := func(msg proto.Message, by []*admin) {
+		seq++
+		cp := payloadOf(tb, msg, fmt.Sprintf("r%d-%d", seed, seq), exp)
+		mangle := -1
+		if len(out) > 11 && r.IntN(8) == 0 {
+			mangle = r.IntN(8)
+		}
+		switch mangle {
+		case 0:
+			cp.ExpiresAt = appendedAt.Unix() - int64(r.IntN(1000))
+		case 1:
+			cp.ExpiresAt = appendedAt.Unix() + int64(MaxCommandTTL/time.Second) + 1 + int64(r.IntN(1000))
+		case 2:
+			cp.Id = usedIDs[r.IntN(len(usedIDs))]
+		}
+		payload := marshalPayload(tb, cp)
+		toks := signTokens(tb, payload, by...)
+		switch mangle {
+		case 3: // tampered
+			p := payloadBytes(tb, toks[0])
+			p[r.IntN(len(p))] ^= byte(1 + r.IntN(255))
+			toks[0] = withPayload(tb, toks[0], p)
+		case 4: // truncated
+			toks[0] = toks[0][:len(toks[0])-1-r.IntN(20)]
+		case 5: // re-signed by a national key under a jurisdiction admin's kid
+			toks[0] = signWithKid(tb, fx.national[r.IntN(3)].priv, fx.of[pick(valid)].kid(), payload)
+		case 6: // a second signature over another payload
+			toks = append(toks, signTokens(tb, payloads[r.IntN(len(payloads))], fx.national[1])...)
+		case 7: // replay of an earlier entry
+			out = append(out, out[r.IntN(len(out))])
+			return
+		}
+		usedIDs = append(usedIDs, cp.GetId())
+		payloads = append(payloads, payload)
+		out = append(out, entryOf(tb, toks...))
+	}
+	emit(fx.genesisMsg(), fx.quorum())
+	for _, m := range baseJurisdictions() {
+		emit(m, right(m))
+	}
 	for len(out) < n {
 		var m proto.Message
-		switch r.IntN(12) {
+		switch r.IntN(18) {
 		case 0:
 			name := "J" + fmt.Sprint(r.IntN(5))
 			if r.IntN(10) == 0 {
@@ -77,6 +161,7 @@ func randomScript(tb testing.TB, seed uint64, n int) [][]byte {
 			case 3:
 				ik.NotAfter = ik.NotBefore - int64(r.IntN(2))
 			}
+			keyOf[ik.GetKid()] = ik.GetJurisdiction()
 			m = &roamv1.AddKey{Key: ik}
 		case 2:
 			m = setKey(keys[r.IntN(len(keys))].kid, states[r.IntN(len(states))], at())
@@ -119,10 +204,42 @@ func randomScript(tb testing.TB, seed uint64, n int) [][]byte {
 			}
 			out = append(out, b)
 			continue
+		case 12:
+			recs := []*roamv1.AdminKey{fx.of[hebei].rec, fx.of[shanghai].rec, fx.of[unknownID].rec, fx.second.rec, fx.spare.rec, fx.of[pick(valid)].rec}
+			k := proto.Clone(recs[r.IntN(len(recs))]).(*roamv1.AdminKey)
+			if r.IntN(6) == 0 {
+				k.Jurisdiction = party()
+			}
+			m = addAdmin(k)
+		case 13:
+			kids := []string{fx.second.kid(), fx.of[austria].kid(), fx.stranger.kid(), fx.spare.kid()}
+			if r.IntN(4) == 0 {
+				kids = append(kids, fx.national[2].kid())
+			}
+			m = &roamv1.RevokeAdminKey{Kid: kids[r.IntN(len(kids))]}
+		case 14:
+			if r.IntN(2) == 0 {
+				m = &roamv1.JoinHub{Jurisdiction: party(), EffectiveFrom: at(), Terms: &roamv1.AgreementTerms{Colors: []string{pick(colors)}}}
+			} else {
+				m = &roamv1.LeaveHub{Jurisdiction: party()}
+			}
+		case 15:
+			host, iss := party(), party()
+			from := at()
+			m = &roamv1.ImposeAgreement{Host: host, Issuer: iss, EffectiveFrom: from, EffectiveUntil: from + int64(r.IntN(60)-5)*day}
+			pairs = append(pairs, pair{host, iss})
+		case 16:
+			m = &roamv1.SetNationalQuorum{Quorum: uint32(r.IntN(5))}
+		case 17:
+			if r.IntN(3) == 0 {
+				m = &roamv1.RemoveJurisdiction{Id: pick([]string{hebei, tianjin, unknownID, "33000", National})}
+			} else {
+				m = fx.genesisMsg()
+			}
 		}
-		out = append(out, encode(tb, m))
+		emit(m, signers(m))
 	}
-	return out
+	return out[:n]
 }
 
 type outcome struct {
@@ -160,6 +277,24 @@ func TestDeterministicApply(t *testing.T) {
 	if counts["ok"] < 50 || counts["refused"] < 50 || counts["bad"] < 10 || counts["other"]+counts["both"] != 0 {
 		t.Errorf("script mix %v: want many ok, refused and bad, and every error classed", counts)
 	}
+	kinds := map[string]int{}
+	for _, r := range a.Audit(0, 0) {
+		for _, k := range []struct {
+			name string
+			err  error
+		}{{"unauthorized", ErrUnauthorized}, {"bad signature", ErrBadSignature}, {"expired", ErrExpired}, {"replayed", ErrReplayed}} {
+			if strings.Contains(r.GetReason(), k.err.Error()+": ") {
+				kinds[k.name]++
+			}
+		}
+	}
+	t.Logf("rejections: %v", kinds)
+	for _, k := range []string{"unauthorized", "bad signature", "expired", "replayed"} {
+		if kinds[k] < 3 {
+			t.Errorf("script mix has %d %s rejections, want a few", kinds[k], k)
+		}
+	}
+	sameAudit(t, a, b)
 	st := a.State()
 	for _, a := range st.GetAgreements() {
 		states[a.GetState().String()]++
@@ -196,6 +331,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal("snapshot of a restored FSM differs from the one it was restored from")
 	}
 	sameReads(t, live, back)
+	sameAudit(t, live, back)
 
 	rl := applyScript(t, live, cut+1, script[cut:])
 	rb := applyScript(t, back, cut+1, script[cut:])
@@ -210,6 +346,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal("live and restored replicas diverged after the same commands")
 	}
 	sameReads(t, live, back)
+	sameAudit(t, live, back)
 
 	// Restore replaces the state of a non-empty FSM entirely.
 	other := NewFSM()
@@ -264,7 +401,29 @@ func TestRestoreRejectsGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, b := range map[string][]byte{"garbage": {0xff, 0x01}, "bad key": badKey} {
+	good := snapshotBytes(t, h.fsm)
+	var snap roamv1.RegistrySnapshot
+	if err := proto.Unmarshal(good, &snap); err != nil {
+		t.Fatal(err)
+	}
+	edited := func(edit func(s *roamv1.RegistrySnapshot)) []byte {
+		c := proto.Clone(&snap).(*roamv1.RegistrySnapshot)
+		edit(c)
+		b, err := proto.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, b := range map[string][]byte{
+		"garbage":       {0xff, 0x01},
+		"bad key":       badKey,
+		"bad admin key": edited(func(s *roamv1.RegistrySnapshot) { s.AdminKeys[0].Jwk = []byte("{}") }),
+		"admin kid not its thumbprint": edited(func(s *roamv1.RegistrySnapshot) {
+			s.AdminKeys[0].Kid = s.AdminKeys[1].GetKid()
+		}),
+		"audit record edited": edited(func(s *roamv1.RegistrySnapshot) { s.Audit[1].Reason = "x" }),
+	} {
 		if err := h.fsm.Restore(readCloser{bytes.NewReader(b)}); err == nil {
 			t.Errorf("Restore(%s) succeeded", name)
 		}

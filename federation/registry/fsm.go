@@ -104,6 +104,10 @@ func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
 		if err := s.checkFreshness(cp, appended); err != nil {
 			return "", err
 		}
+		// A signed, fresh command uses up its id whatever the outcome: a
+		// refused command can never be replayed into success later, when
+		// the state has changed but its signers no longer mean it.
+		s.remember(cp, appended)
 		t, m, err := DecodePayload(cp.GetCommand())
 		if err != nil {
 			return "", err
@@ -125,12 +129,7 @@ func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
 		if !ok {
 			return "", fmt.Errorf("%w: no handler for %s", ErrBadCommand, t)
 		}
-		summary, err := h(s, m)
-		if err != nil {
-			return "", err
-		}
-		s.remember(cp, appended)
-		return summary, nil
+		return h(s, m)
 	}()
 	rec.Accepted = err == nil
 	rec.Summary = summary

@@ -24,7 +24,7 @@ const goldenPath = "testdata/snapshot.golden"
 
 // fixedKey loads testdata/keys/<name>.jwk, a public JWK. With -update a
 // missing file is generated once; the private half is thrown away.
-func fixedKey(t *testing.T, name, alg string) *tkey {
+func fixedKey(t testing.TB, name, alg string) *tkey {
 	t.Helper()
 	path := filepath.Join("testdata", "keys", name+".jwk")
 	b, err := os.ReadFile(path)
@@ -73,8 +73,10 @@ func cst(y int, m time.Month, d, h int) int64 {
 	return time.Date(y, m, d, h, 0, 0, 0, time.FixedZone("CST", 8*3600)).Unix()
 }
 
-// goldenScript is the demo's spring 2020 (DESIGN.md §1) as commands.
-func goldenScript(t *testing.T) []proto.Message {
+// goldenScript is the demo's spring 2020 (DESIGN.md §1) as commands, to
+// apply after the fixture's genesis, each signed as the right role.
+func goldenScript(t testing.TB) []proto.Message {
+	fx := testFixture(t)
 	zjES := fixedKey(t, "330000-es256", roamjws.ES256)
 	zjEd := fixedKey(t, "330000-eddsa", roamjws.EdDSA)
 	bjES := fixedKey(t, "110000-es256", roamjws.ES256)
@@ -102,6 +104,9 @@ func goldenScript(t *testing.T) []proto.Message {
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: hebei, Name: "河北省 Hebei", CodeSystem: "hebei-health-code"}},
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: national, Name: "National platform", CodeSystem: "national-health-code"}},
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: austria, Name: "Austria", CodeSystem: "eu-dcc"}},
+		// Each jurisdiction's admin key (issue 3), added by a national admin.
+		addAdmin(fx.of[zhejiang].rec), addAdmin(fx.of[henan].rec), addAdmin(fx.of[beijing].rec),
+		addAdmin(fx.of[tianjin].rec), addAdmin(fx.of[hebei].rec), addAdmin(fx.of[austria].rec),
 		key(zjES, zhejiang, feb26, 0),
 		key(zjEd, zhejiang, feb26, cst(2021, 2, 26, 0)),
 		key(bjES, beijing, feb26, 0),
@@ -139,7 +144,7 @@ func goldenScript(t *testing.T) []proto.Message {
 // renderStable renders m as indented protojson. protojson deliberately
 // varies its whitespace between builds, so the output is compacted and
 // re-indented by encoding/json; protojson's field order is stable.
-func renderStable(t *testing.T, m proto.Message) []byte {
+func renderStable(t testing.TB, m proto.Message) []byte {
 	t.Helper()
 	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 	if err != nil {
@@ -184,12 +189,49 @@ func TestSnapshotGolden(t *testing.T) {
 	if !proto.Equal(&parsed, st) {
 		t.Fatal("golden parses to a different snapshot")
 	}
+	// State() leaves the audit trail out (its chain head is in); with the
+	// trail put back the snapshot restores, chain checked.
+	parsed.Audit = h.fsm.Audit(0, 0)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&parsed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if back := restored(t, b); !bytes.Equal(snapshotBytes(t, back), snapshotBytes(t, h.fsm)) {
 		t.Fatal("golden snapshot restores into a different registry")
+	}
+}
+
+const auditGoldenPath = "testdata/audit.golden"
+
+// TestAuditGolden pins the golden script's audit trail: who signed what,
+// with which outcome, and the hash chain. Entry bytes are left out of the
+// text (each record's chain commits to them, and the chain is in).
+func TestAuditGolden(t *testing.T) {
+	h := newHarness(t)
+	h.must(goldenScript(t)...)
+	// And a few rejections, so the trail shows reasons.
+	fx := h.fx
+	h.applyAs(jur(shanghai, "Shanghai"), fx.of[zhejiang])
+	h.applyAs(revoke(zhejiang, "x"), fx.stranger)
+	h.applyBytes(h.fx.genesisEntry(t))
+	trail := &roamv1.RegistrySnapshot{ChainHead: h.fsm.State().GetChainHead()}
+	for _, r := range h.fsm.Audit(0, 0) {
+		c := proto.Clone(r).(*roamv1.AuditRecord)
+		c.Entry = nil
+		trail.Audit = append(trail.Audit, c)
+	}
+	got := renderStable(t, trail)
+	if *update {
+		if err := os.WriteFile(auditGoldenPath, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(auditGoldenPath)
+	if err != nil {
+		t.Fatalf("%v (run go test ./federation/registry -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("audit trail differs from %s (go test -update rewrites it):\n%s", auditGoldenPath, lineDiff(string(want), string(got)))
 	}
 }
 

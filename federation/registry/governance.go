@@ -330,12 +330,15 @@ func (s *state) notAParty(id, by, what string) error {
 	return reject(ErrUnauthorized, "%s %s as %q: neither its host %s nor its issuer %s", what, id, by, a.GetHost(), a.GetIssuer())
 }
 
-// chainNext is SHA-256(prev || index || entry || accepted || reason).
+// chainNext is SHA-256(prev || index || time || entry || accepted || reason).
 func chainNext(prev []byte, r *roamv1.AuditRecord) []byte {
 	h := sha256.New()
 	h.Write(prev)
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], r.GetIndex())
+	h.Write(b[:])
+	// The append time decides expiry, so it is part of what is committed.
+	binary.BigEndian.PutUint64(b[:], uint64(r.GetTime()))
 	h.Write(b[:])
 	h.Write(r.GetEntry())
 	if r.GetAccepted() {

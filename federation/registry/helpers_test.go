@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -34,30 +35,54 @@ var t0 = time.Date(2020, 2, 26, 0, 0, 0, 0, time.FixedZone("CST", 8*3600)).Unix(
 
 const day = int64(24 * 3600)
 
-// harness applies commands to one FSM with increasing log indexes.
+// appendedAt is the AppendedAt of every log entry the harness builds: the
+// registry checks expiry against it, never a clock. Commands the harness
+// signs expire testTTL seconds after it.
+var appendedAt = time.Unix(t0, 0).UTC()
+
+const testTTL = int64(600)
+
+// harness applies signed commands to one FSM with increasing log indexes.
+// newHarness starts it with the fixture's genesis at index 1.
 type harness struct {
 	tb  testing.TB
 	fsm *FSM
 	idx uint64
+	seq int // command ids: "t-000001", ...
+	fx  *fixture
 }
 
+// newHarness returns a registry whose genesis (the fixture's national
+// admins, quorum 2 of 3) is applied at index 1.
 func newHarness(tb testing.TB) *harness {
 	tb.Helper()
-	return &harness{tb: tb, fsm: NewFSM()}
+	h := newBareHarness(tb)
+	if res := h.applyBytes(h.fx.genesisEntry(tb)); res.Err != nil {
+		tb.Fatalf("genesis: %v", res.Err)
+	}
+	return h
 }
 
-// encode wraps msg in the envelope and returns its log bytes.
-func encode(tb testing.TB, msg proto.Message) []byte {
+// newBareHarness returns a registry without genesis.
+func newBareHarness(tb testing.TB) *harness {
 	tb.Helper()
-	cmd, err := NewCommand(msg)
-	if err != nil {
-		tb.Fatalf("NewCommand(%T): %v", msg, err)
+	return &harness{tb: tb, fsm: NewFSM(), fx: testFixture(tb)}
+}
+
+// nextID returns a fresh, deterministic command id.
+func (h *harness) nextID() string {
+	h.seq++
+	return fmt.Sprintf("t-%06d", h.seq)
+}
+
+// entry signs msg with signers (the right role when none are given) under a
+// fresh command id, expiring testTTL after appendedAt.
+func (h *harness) entry(msg proto.Message, signers ...*admin) []byte {
+	h.tb.Helper()
+	if len(signers) == 0 {
+		signers = h.fx.signersFor(msg, h.fsm)
 	}
-	b, err := Encode(cmd)
-	if err != nil {
-		tb.Fatalf("Encode(%T): %v", msg, err)
-	}
-	return b
+	return signEntry(h.tb, payloadOf(h.tb, msg, h.nextID(), appendedAt.Unix()+testTTL), signers...)
 }
 
 // applyBytes applies data as the next log entry.
@@ -69,7 +94,12 @@ func (h *harness) applyBytes(data []byte) *ApplyResult {
 
 func applyAt(tb testing.TB, f *FSM, idx uint64, data []byte) *ApplyResult {
 	tb.Helper()
-	out := f.Apply(&raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data})
+	return applyAtTime(tb, f, idx, appendedAt, data)
+}
+
+func applyAtTime(tb testing.TB, f *FSM, idx uint64, at time.Time, data []byte) *ApplyResult {
+	tb.Helper()
+	out := f.Apply(&raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: at})
 	res, ok := out.(*ApplyResult)
 	if !ok {
 		tb.Fatalf("Apply returned %T, want *ApplyResult", out)
@@ -80,12 +110,23 @@ func applyAt(tb testing.TB, f *FSM, idx uint64, data []byte) *ApplyResult {
 	return res
 }
 
+// apply signs msg as the right role (fixture.signersFor) and applies it.
 func (h *harness) apply(msg proto.Message) *ApplyResult {
 	h.tb.Helper()
-	return h.applyBytes(encode(h.tb, msg))
+	return h.applyBytes(h.entry(msg))
 }
 
-// must applies msgs and fails the test on any refusal.
+// applyAs signs msg with signers and applies it.
+func (h *harness) applyAs(msg proto.Message, signers ...*admin) *ApplyResult {
+	h.tb.Helper()
+	if len(signers) == 0 {
+		h.tb.Fatal("applyAs needs signers")
+	}
+	return h.applyBytes(h.entry(msg, signers...))
+}
+
+// must applies msgs, each signed as the right role, and fails the test on
+// any refusal.
 func (h *harness) must(msgs ...proto.Message) {
 	h.tb.Helper()
 	for _, m := range msgs {
@@ -95,10 +136,15 @@ func (h *harness) must(msgs ...proto.Message) {
 	}
 }
 
-// stateNoIndex is State() with Index cleared, for before/after comparisons.
+// stateNoIndex is State() with Index, ChainHead and the seen command ids
+// cleared, for before/after comparisons: every entry, accepted or not,
+// moves the first two, and every signed, fresh entry uses up its id.
+// Everything else (admin keys, quorum, hub) is kept.
 func stateNoIndex(f *FSM) *roamv1.RegistrySnapshot {
 	s := f.State()
 	s.Index = 0
+	s.ChainHead = nil
+	s.SeenCommands = nil
 	return s
 }
 
@@ -108,12 +154,25 @@ func jur(id, name string) *roamv1.UpsertJurisdiction {
 	return &roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: id, Name: name, CodeSystem: "code-" + id}}
 }
 
-// baseJurisdictions registers the jurisdictions most tests need.
+// baseJurisdictions registers the jurisdictions most tests need, each with
+// its fixture admin key (so that jurisdiction's admin can sign).
 func baseJurisdictions() []proto.Message {
-	return []proto.Message{
-		jur(zhejiang, "Zhejiang"), jur(henan, "Henan"), jur(beijing, "Beijing"),
-		jur(tianjin, "Tianjin"), jur(austria, "Austria"),
+	var out []proto.Message
+	for _, j := range []struct{ id, name string }{
+		{zhejiang, "Zhejiang"}, {henan, "Henan"}, {beijing, "Beijing"}, {tianjin, "Tianjin"}, {austria, "Austria"},
+	} {
+		out = append(out, onboard(j.id, j.name)...)
 	}
+	return out
+}
+
+// onboard registers jurisdiction id and its fixture admin key.
+func onboard(id, name string) []proto.Message {
+	return []proto.Message{jur(id, name), addAdmin(mustFixture().of[id].rec)}
+}
+
+func addAdmin(k *roamv1.AdminKey) *roamv1.AddAdminKey {
+	return &roamv1.AddAdminKey{Key: proto.Clone(k).(*roamv1.AdminKey)}
 }
 
 func issuerKey(k *tkey, j string) *roamv1.IssuerKey {
@@ -316,5 +375,5 @@ func thumbprintOf(b []byte) (string, error) {
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func rlog(idx uint64, data []byte) *raft.Log {
-	return &raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data}
+	return &raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: appendedAt}
 }

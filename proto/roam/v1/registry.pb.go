@@ -1187,7 +1187,7 @@ func (x *SeenCommand) GetExpiresAt() int64 {
 }
 
 // AuditRecord is one applied log entry with its outcome. chain is
-// SHA-256(previous chain || index || entry || accepted || reason), so a
+// SHA-256(previous chain || index || time || entry || accepted || reason), so a
 // snapshot's chain_head commits to all history before it.
 type AuditRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
