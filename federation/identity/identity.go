@@ -234,8 +234,10 @@ func ClientConfig(cert *tls.Certificate, pool *x509.CertPool) *tls.Config {
 }
 
 // MutualConfig is Raft's: both sides present node certificates and verify
-// each other's against pool.
-func MutualConfig(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
+// each other's against pool; then allow (when not nil) decides whether that
+// node may speak Raft with us at all — being signed by the CA is not
+// enough, the node must be a member.
+func MutualConfig(cert tls.Certificate, pool *x509.CertPool, allow func(ID) error) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13,
@@ -243,8 +245,14 @@ func MutualConfig(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
 			if len(chains) == 0 || len(chains[0]) == 0 {
 				return ErrNoIdentity
 			}
-			_, err := FromCert(chains[0][0])
-			return err
+			id, err := FromCert(chains[0][0])
+			if err != nil {
+				return err
+			}
+			if allow != nil {
+				return allow(id)
+			}
+			return nil
 		},
 	}
 }

@@ -89,7 +89,12 @@ func TestRaftStreamMutualTLS(t *testing.T) {
 		return cert, pool
 	}
 	srvCert, pool := load(ca, ID{"330000", "330000"})
-	l, err := ListenTLS("127.0.0.1:0", nil, MutualConfig(srvCert, pool))
+	l, err := ListenTLS("127.0.0.1:0", nil, MutualConfig(srvCert, pool, func(id ID) error {
+		if id.NodeID == "rogue" {
+			return errors.New("not a member")
+		}
+		return nil
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,15 +124,20 @@ func TestRaftStreamMutualTLS(t *testing.T) {
 		return err
 	}
 	hnCert, _ := load(ca, ID{"410000", "410000"})
-	if err := dial(MutualConfig(hnCert, pool)); err != nil {
+	if err := dial(MutualConfig(hnCert, pool, nil)); err != nil {
 		t.Fatalf("node to node: %v", err)
 	}
 	if err := dial(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}); err == nil {
 		t.Fatal("a client without a certificate connected")
 	}
 	rogueCert, _ := load(other, ID{"410000", "410000"})
-	if err := dial(MutualConfig(rogueCert, pool)); err == nil {
+	if err := dial(MutualConfig(rogueCert, pool, nil)); err == nil {
 		t.Fatal("a certificate from another CA connected")
+	}
+	// Signed by the CA but not a member: refused by allow.
+	nonMember, _ := load(ca, ID{"120000", "rogue"})
+	if err := dial(MutualConfig(nonMember, pool, nil)); err == nil {
+		t.Fatal("a node that is not a member connected")
 	}
 	l.Close()
 	<-done

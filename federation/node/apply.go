@@ -205,6 +205,12 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 			return 0, status.Errorf(codes.FailedPrecondition, "raft_address %s is already used by member %s", addr, s.ID)
 		}
 	}
+	// Record the member first: Raft peers must be registry members before
+	// the leader will connect to them (raftPeerAllowed).
+	idx, err, _ := n.applyLocal(entry)
+	if err != nil {
+		return 0, applyStatus(err)
+	}
 	if !present {
 		var f raft.IndexFuture
 		switch {
@@ -222,10 +228,6 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 			return 0, status.Errorf(codes.Unavailable, "add %s: %v", id, err)
 		}
 		n.log.Info("member joined", "member", m.GetNodeId(), "voter", m.GetVoter(), "raft_address", m.GetRaftAddress())
-	}
-	idx, err, _ := n.applyLocal(entry)
-	if err != nil {
-		return 0, applyStatus(err)
 	}
 	return idx, nil
 }

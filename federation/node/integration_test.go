@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -246,6 +248,38 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	// A refused command surfaces as FailedPrecondition and changes nothing.
 	if _, err := zhejiang.Propose(ctx, &roamv1.ProposeRequest{Signed: sign(&roamv1.AcceptAgreement{Id: "410000-330000", Version: 1, AcceptedBy: "330000"}, kr.Admin("330000"))}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("accepting an active agreement again: %v, want FailedPrecondition", err)
+	}
+
+	// Raft is for members: a CA-signed certificate of a node that was never
+	// added cannot even complete a handshake with a member's Raft port.
+	rogueCert, rogueKey, err := ca.Issue(identity.ID{Jurisdiction: "120000", NodeID: "120000"}, []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogueFiles, err := identity.WriteFiles(filepath.Join(dir, "rogue-tls"), "node", ca.PEM, rogueCert, rogueKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, rpool, err := identity.Load(rogueFiles, identity.ID{Jurisdiction: "120000", NodeID: "120000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogueRaft, err := identity.ListenTLS("127.0.0.1:0", nil, identity.MutualConfig(rc, rpool, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogueRaft.Close()
+	if conn, err := rogueRaft.Dial(raft.ServerAddress(nodes["410000"].cfg.RaftAdvertise), 2*time.Second); err == nil {
+		// TLS 1.3: the server judges the client certificate after the
+		// client's handshake; a refusal arrives as an alert on the first
+		// read, an acceptance as silence (Raft waits for a request).
+		conn.SetDeadline(time.Now().Add(time.Second))
+		_, err := conn.Read(make([]byte, 1))
+		var ne net.Error
+		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			t.Fatalf("a non-member's certificate was accepted on a member's Raft port (%v)", err)
+		}
+		conn.Close()
 	}
 
 	// Peering is for nodes: without a node certificate, QueryStatus and

@@ -181,7 +181,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		if err != nil {
 			return nil, err
 		}
-		n.raftTLS = identity.MutualConfig(cert, pool)
+		n.raftTLS = identity.MutualConfig(cert, pool, n.raftPeerAllowed)
 		serverCreds = credentials.NewTLS(identity.ServerConfig(cert, pool))
 		peerCreds = credentials.NewTLS(identity.ClientConfig(&cert, pool))
 	}
@@ -520,3 +520,20 @@ func (n *Node) IssuerPublicJWK() ([]byte, error) { return roamjws.PublicJWK(n.si
 // Removed is closed when this node has been removed from the cluster and
 // has shut its Raft down; roamd serve exits then.
 func (n *Node) Removed() <-chan struct{} { return n.removed }
+
+// raftPeerAllowed decides whether a node certificate may speak Raft with
+// this node: its node id must be a registry member (recorded by a national
+// admin's signed UpsertMember) of the same jurisdiction. A node whose
+// registry has no genesis yet (joining, or restarting from an empty data
+// dir) accepts the CA-signed leader that brings it the registry.
+func (n *Node) raftPeerAllowed(id identity.ID) error {
+	if n.fsm == nil || !n.fsm.Initialized() || id.NodeID == n.cfg.NodeID {
+		return nil
+	}
+	m, ok := n.fsm.Member(id.NodeID)
+	if !ok || m.GetJurisdiction() != id.Jurisdiction {
+		n.log.Warn("refused a Raft connection from a node that is not a member", "peer", id.String())
+		return fmt.Errorf("node %s is not a registered member of this cluster", id)
+	}
+	return nil
+}
