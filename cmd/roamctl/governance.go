@@ -205,7 +205,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), &roamv1.ListAuditResponse{Records: stripEntries(recs)})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "INDEX\tTIME (UTC+8)\tCOMMAND\tSIGNER\tJURISDICTION\tRESULT\tDETAIL")
+			fmt.Fprintln(tw, "INDEX\tAPPENDED (wall clock, UTC+8)\tCOMMAND\tSIGNER\tJURISDICTION\tRESULT\tDETAIL")
 			for _, r := range recs {
 				result, detail := "accepted", r.GetSummary()
 				if !r.GetAccepted() {
@@ -219,7 +219,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		},
 	}
 	log.Flags().Uint64Var(&from, "from", 0, "only records after this index")
-	var dataDir string
+	var dataDir, expect string
 	verify := &cobra.Command{
 		Use:   "verify [--data-dir DIR]",
 		Short: "Re-verify every signature and authority decision, and the hash chain; report the first inconsistency",
@@ -229,10 +229,16 @@ same. Without --data-dir it reads the audit trail from the node at --addr.
 With --data-dir it reads a stopped node's snapshot and Raft log instead,
 and also catches a log that was edited on disk.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			out := cmd.OutOrStdout()
 			if dataDir != "" {
-				rep, err := node.VerifyDataDir(dataDir)
+				var head []byte
+				if expect != "" {
+					if head, err = hex.DecodeString(expect); err != nil || len(head) != 32 {
+						return fmt.Errorf("--expect-head: want the 64 hex digits a live node's audit verify prints")
+					}
+				}
+				rep, err := node.VerifyDataDir(dataDir, head)
 				if err != nil {
 					return err
 				}
@@ -252,6 +258,7 @@ and also catches a log that was edited on disk.`,
 		},
 	}
 	verify.Flags().StringVar(&dataDir, "data-dir", "", "verify a stopped node's data dir instead of a running node")
+	verify.Flags().StringVar(&expect, "expect-head", "", "with --data-dir: the chain head a live replica reports, to anchor entries after the last snapshot")
 	c.AddCommand(log, verify)
 	return c
 }

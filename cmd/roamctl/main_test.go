@@ -116,14 +116,15 @@ func TestColorsText(t *testing.T) {
 	}
 }
 
-func TestAsFlagHelpSaysUnauthenticated(t *testing.T) {
+// TestAsFlagHelpSaysSigned: --as is checked against the admin signature.
+func TestAsFlagHelpSaysSigned(t *testing.T) {
 	root := newRoot()
 	cmd, _, err := root.Find([]string{"agreement", "propose"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	usage := cmd.Flags().Lookup("as").Usage
-	for _, want := range []string{"acting jurisdiction", "issue 3", "does not authenticate"} {
+	for _, want := range []string{"acting jurisdiction", "signed (--admin-key) by an admin of that jurisdiction"} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("--as help %q lacks %q", usage, want)
 		}

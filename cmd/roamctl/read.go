@@ -58,6 +58,9 @@ func newReadCmd(g *globals, what, short string) *cobra.Command {
 					t := a.GetTerms()
 					terms := fmt.Sprintf("colors=%s live=%v max_age_without_status=%ds", colorsText(t.GetColors()), t.GetRequireLiveStatus(), t.GetMaxAgeWithoutStatusSeconds())
 					fmt.Fprintf(tw, "%s\t%s ← %s\tv%d\t%s\t%s\t%s\t%s\n", a.GetId(), a.GetHost(), a.GetIssuer(), a.GetVersion(), word(a.GetState()), fmtTime(a.GetEffectiveFrom()), fmtTime(a.GetEffectiveUntil()), terms)
+					if p := a.GetPending(); p != nil {
+						fmt.Fprintf(tw, "\t  pending\tv%d\tproposed by %s\t%s\t%s\t\n", p.GetVersion(), p.GetProposedBy(), fmtTime(p.GetEffectiveFrom()), fmtTime(p.GetEffectiveUntil()))
+					}
 				}
 			case "members":
 				fmt.Fprintln(tw, "NODE\tJURISDICTION\tVOTER\tGRPC\tRAFT")

@@ -14,7 +14,7 @@ import (
 )
 
 // asNotAuthenticated qualifies every --as flag: it is a claim, not a proof.
-const asNotAuthenticated = "Until signed commands land (issue 3), the node does not authenticate it: anyone who can reach --addr can act as any jurisdiction"
+const asNotAuthenticated = "Every node checks that the command is signed (--admin-key) by an admin of that jurisdiction"
 
 func newAgreementCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "agreement", Short: "Propose, accept, suspend or terminate a mutual-recognition agreement (host ← issuer)"}
@@ -139,6 +139,9 @@ func currentVersion(cmd *cobra.Command, g *globals, id string) (uint64, error) {
 	}
 	for _, a := range resp.GetRegistry().GetAgreements() {
 		if a.GetId() == id {
+			if p := a.GetPending(); p != nil {
+				return p.GetVersion(), nil // new terms waiting for acceptance
+			}
 			return a.GetVersion(), nil
 		}
 	}

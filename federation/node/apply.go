@@ -82,6 +82,8 @@ func (n *Node) applyLocal(b []byte) (uint64, error, bool) {
 	// Only entries whose signatures verify reach the log, so a signature
 	// that fails on replay proves the log was edited (VerifyDataDir).
 	if err := n.fsm.CheckSignatures(b); err != nil {
+		// Not in the log, so not in the audit trail: the node's log keeps it.
+		n.log.Warn("refused a registry command before the log: its signatures do not verify", "reason", err.Error())
 		return 0, err, false
 	}
 	f := n.raft.Apply(b, applyTimeout)
@@ -178,6 +180,7 @@ func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error
 	}
 	cp, err := n.fsm.Check(entry, time.Now())
 	if err != nil {
+		n.log.Warn("refused a membership change before the log", "reason", err.Error())
 		return 0, applyStatus(err)
 	}
 	_, msg, err := registry.DecodePayload(cp.GetCommand())
@@ -273,6 +276,7 @@ func (n *Node) remove(ctx context.Context, req *roamv1.RemoveRequest) (uint64, e
 	}
 	cp, err := n.fsm.Check(entry, time.Now())
 	if err != nil {
+		n.log.Warn("refused a membership removal before the log", "reason", err.Error())
 		return 0, applyStatus(err)
 	}
 	_, msg, err := registry.DecodePayload(cp.GetCommand())
@@ -320,8 +324,10 @@ func (n *Node) removedNotice(req *roamv1.RemoveRequest) (uint64, error) {
 	if err != nil {
 		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
 	}
+	// The notice is the leader's copy of a command this node never got:
+	// it must be fresh and unseen here too.
 	cp, err := n.fsm.Check(entry, time.Now())
-	if err != nil && !errors.Is(err, registry.ErrReplayed) {
+	if err != nil {
 		return 0, applyStatus(err)
 	}
 	_, msg, err := registry.DecodePayload(cp.GetCommand())
@@ -397,6 +403,18 @@ func (n *Node) register() {
 		select {
 		case <-n.stop:
 			n.readyErr = errors.New("node stopped before the registry reached it")
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if n.genesis != nil && n.restarted {
+		n.log.Info("the genesis file is not used: this registry already has its genesis")
+	}
+	// Check the issuer key only once the local log is replayed, so a
+	// restart does not warn about a key that is registered.
+	for deadline := time.Now().Add(5 * time.Second); n.raft.AppliedIndex() < n.raft.LastIndex() && time.Now().Before(deadline); {
+		select {
+		case <-n.stop:
 			return
 		case <-time.After(50 * time.Millisecond):
 		}

@@ -35,7 +35,11 @@ type DataDirReport struct {
 // signatures do not verify before appending them, a replayed entry that is
 // undecodable or whose signature fails means the log was edited. The first
 // inconsistency is returned, wrapping registry.ErrAuditMismatch.
-func VerifyDataDir(dir string) (*DataDirReport, error) {
+//
+// Entries after the last snapshot have no record to compare with (nodes
+// snapshot when they stop cleanly, so normally there are none); pass
+// expectHead — the chain head a live replica reports — to anchor them too.
+func VerifyDataDir(dir string, expectHead []byte) (*DataDirReport, error) {
 	rep := &DataDirReport{}
 	var records []*roamv1.AuditRecord
 	var head []byte
@@ -104,9 +108,10 @@ func VerifyDataDir(dir string) (*DataDirReport, error) {
 			if !ok {
 				return rep, fmt.Errorf("%w: log entry %d is not in the snapshot's audit records", registry.ErrAuditMismatch, i)
 			}
-			if string(r.GetEntry()) != string(l.Data) {
+			if string(r.GetEntry()) != string(l.Data) || l.AppendedAt.Unix() != r.GetTime() {
 				return rep, fmt.Errorf("%w: log entry %d differs from the audit record the snapshot carries (edited)", registry.ErrAuditMismatch, i)
 			}
+			delete(byIndex, i)
 			continue
 		}
 		rec := f.ReplayEntry(&l)
@@ -115,7 +120,17 @@ func VerifyDataDir(dir string) (*DataDirReport, error) {
 			return rep, fmt.Errorf("%w: log entry %d: %s (nodes never append such an entry: it was edited)", registry.ErrAuditMismatch, i, rec.GetReason())
 		}
 	}
+	// Every recorded command the log still spans must still be a command:
+	// one turned into a no-op or deleted is history cut out.
+	for idx := range byIndex {
+		if idx >= first && idx <= last && first != 0 {
+			return rep, fmt.Errorf("%w: the snapshot records a command at index %d, but the log there is no longer it (deleted or replaced)", registry.ErrAuditMismatch, idx)
+		}
+	}
 	rep.ChainHead = f.State().GetChainHead()
+	if expectHead != nil && string(expectHead) != string(rep.ChainHead) {
+		return rep, fmt.Errorf("%w: chain head %x differs from the expected %x (history after index %d was cut or edited)", registry.ErrAuditMismatch, rep.ChainHead, expectHead, rep.SnapshotIndex)
+	}
 	return rep, nil
 }
 

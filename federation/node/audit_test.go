@@ -76,37 +76,76 @@ func TestVerifyDataDir(t *testing.T) {
 		t.Skip("starts a node")
 	}
 	dir := t.TempDir()
-	covered, after := singleNode(t, dir)
-	rep, err := VerifyDataDir(dir)
+	singleNode(t, dir)
+	rep, err := VerifyDataDir(dir, nil)
 	if err != nil {
 		t.Fatalf("untouched data dir: %v", err)
 	}
-	if rep.SnapshotIndex == 0 || rep.Replayed == 0 || len(rep.ChainHead) != 32 {
+	// The node snapshotted when it stopped: all history is anchored.
+	if rep.SnapshotIndex == 0 || rep.LogEntries == 0 || len(rep.ChainHead) != 32 {
 		t.Fatalf("report %+v", rep)
 	}
+	if _, err := VerifyDataDir(dir, rep.ChainHead); err != nil {
+		t.Fatalf("expected head: %v", err)
+	}
+	if _, err := VerifyDataDir(dir, make([]byte, 32)); !errors.Is(err, registry.ErrAuditMismatch) {
+		t.Fatalf("a different expected head: %v", err)
+	}
 
+	// Each way of editing a stopped node's log (found by review: only a
+	// byte flip used to be caught).
 	for _, tc := range []struct {
-		name  string
-		index uint64
+		name string
+		at   func(covered, after uint64) uint64
+		edit func(l *raft.Log)
 	}{
-		{"entry covered by the snapshot", covered},
-		{"entry after the snapshot", after},
+		{"byte flipped, early entry", func(c, _ uint64) uint64 { return c }, flipByte},
+		{"byte flipped, last entry", func(_, a uint64) uint64 { return a }, flipByte},
+		{"append time moved", func(c, _ uint64) uint64 { return c }, func(l *raft.Log) { l.AppendedAt = l.AppendedAt.Add(-time.Hour) }},
+		{"command turned into a no-op", func(c, _ uint64) uint64 { return c }, func(l *raft.Log) { l.Type, l.Data = raft.LogNoop, nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			edited := t.TempDir()
 			covered2, after2 := singleNode(t, edited)
-			idx := map[uint64]uint64{covered: covered2, after: after2}[tc.index]
-			editLogEntry(t, filepath.Join(edited, "raft.db"), idx)
-			_, err := VerifyDataDir(edited)
-			if !errors.Is(err, registry.ErrAuditMismatch) {
-				t.Fatalf("edited log entry %d: err = %v, want ErrAuditMismatch", idx, err)
+			editLogEntry(t, filepath.Join(edited, "raft.db"), tc.at(covered2, after2), tc.edit)
+			if _, err := VerifyDataDir(edited, nil); !errors.Is(err, registry.ErrAuditMismatch) {
+				t.Fatalf("err = %v, want ErrAuditMismatch", err)
 			}
 		})
 	}
+	t.Run("entry deleted", func(t *testing.T) {
+		edited := t.TempDir()
+		covered2, _ := singleNode(t, edited)
+		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(edited, "raft.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A hole in the middle; cutting the tail back to before the snapshot
+		// looks like a snapshot install and needs --expect-head.
+		if err := store.DeleteRange(covered2, covered2); err != nil {
+			t.Fatal(err)
+		}
+		store.Close()
+		if _, err := VerifyDataDir(edited, nil); !errors.Is(err, registry.ErrAuditMismatch) {
+			t.Fatalf("err = %v, want ErrAuditMismatch", err)
+		}
+	})
 }
 
-// editLogEntry flips one byte inside the signed payload of log entry idx.
-func editLogEntry(t *testing.T, path string, idx uint64) {
+func flipByte(l *raft.Log) {
+	data := append([]byte(nil), l.Data...)
+	// A byte well inside the JWS payload part: the signature no longer fits.
+	i := len(data) / 2
+	if data[i] == 'A' {
+		data[i] = 'B'
+	} else {
+		data[i] = 'A'
+	}
+	l.Data = data
+}
+
+// editLogEntry rewrites log entry idx of a stopped node's raft.db.
+func editLogEntry(t *testing.T, path string, idx uint64, edit func(*raft.Log)) {
 	t.Helper()
 	store, err := raftboltdb.New(raftboltdb.Options{Path: path})
 	if err != nil {
@@ -117,15 +156,7 @@ func editLogEntry(t *testing.T, path string, idx uint64) {
 	if err := store.GetLog(idx, &l); err != nil {
 		t.Fatal(err)
 	}
-	data := append([]byte(nil), l.Data...)
-	// A byte well inside the JWS payload part: the signature no longer fits.
-	i := len(data) / 2
-	if data[i] == 'A' {
-		data[i] = 'B'
-	} else {
-		data[i] = 'A'
-	}
-	l.Data = data
+	edit(&l)
 	if err := store.StoreLog(&l); err != nil {
 		t.Fatal(err)
 	}

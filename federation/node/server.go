@@ -285,8 +285,12 @@ func (s *peeringSvc) Remove(ctx context.Context, req *roamv1.RemoveRequest) (*ro
 		return nil, invalid("member", "required: a RemoveMember command signed by a national admin (roamctl cluster remove)")
 	}
 	if req.GetNotify() {
-		if err := s.n.requireNode(ctx); err != nil { // only the leader sends notices
+		// Only the current leader sends removal notices.
+		if err := s.n.requireNode(ctx); err != nil {
 			return nil, err
+		}
+		if id, err := identity.Peer(ctx); s.n.cfg.TLS != nil && (err != nil || !s.n.isLeader(id.NodeID)) {
+			return nil, status.Error(codes.PermissionDenied, "only the cluster's leader sends removal notices")
 		}
 	}
 	idx, err := s.n.remove(ctx, req)
@@ -358,3 +362,9 @@ func backendStatus(err error) error {
 }
 
 func tsOf(sec int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(sec, 0)) }
+
+// isLeader reports whether nodeID is the leader this node knows.
+func (n *Node) isLeader(nodeID string) bool {
+	_, id := n.raft.LeaderWithID()
+	return string(id) == nodeID
+}

@@ -153,7 +153,7 @@ func TestApplyUpsertJurisdiction(t *testing.T) {
 	cases := []applyCase{
 		{name: "gb2260 province", cmd: jur(shanghai, "Shanghai"), check: ok(shanghai)},
 		{name: "gb2260 city", cmd: jur("330100", "Hangzhou"), check: ok("330100")},
-		{name: "national platform", cmd: jur(national, "National platform"), check: ok(national)},
+		{name: "national platform record is fixed by the genesis", cmd: jur(national, "Hijacked"), want: ErrRefused},
 		{name: "foreign XX-AT", cmd: jur("XX-DE", "Germany"), check: ok("XX-DE")},
 		{name: "rename", cmd: jur(zhejiang, "Zhejiang Province"), check: func(t *testing.T, st *roamv1.RegistrySnapshot) {
 			for _, j := range st.GetJurisdictions() {
@@ -544,6 +544,7 @@ func TestApplyMembers(t *testing.T) {
 	runApplyCases(t, cases)
 
 	h := newHarness(t)
+	h.must(baseJurisdictions()...)
 	h.must(member("n2", henan), member("n1", zhejiang), member("n3", zhejiang))
 	if m, ok := h.fsm.Member("n2"); !ok || m.GetJurisdiction() != henan {
 		t.Fatalf("Member(n2) = %v, %v", m, ok)

@@ -102,7 +102,6 @@ func goldenScript(t testing.TB) []proto.Message {
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: beijing, Name: "北京市 Beijing", CodeSystem: "beijing-jiankangbao"}},
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: tianjin, Name: "天津市 Tianjin", CodeSystem: "tianjin-health-code"}},
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: hebei, Name: "河北省 Hebei", CodeSystem: "hebei-health-code"}},
-		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: national, Name: "National platform", CodeSystem: "national-health-code"}},
 		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: austria, Name: "Austria", CodeSystem: "eu-dcc"}},
 		// Each jurisdiction's admin key (issue 3), added by a national admin.
 		addAdmin(fx.of[zhejiang].rec), addAdmin(fx.of[henan].rec), addAdmin(fx.of[beijing].rec),

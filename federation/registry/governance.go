@@ -286,6 +286,9 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 		if err := s.notAParty(c.GetId(), c.GetAcceptedBy(), "accepting"); err != nil {
 			return err
 		}
+		if a, ok := s.agreements[c.GetId()]; ok && a.GetState() == roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED && a.GetSuspendedBy() == National {
+			return reject(ErrUnauthorized, "agreement %s was suspended by the national platform; only a national admin can lift it (roamctl agreement impose)", c.GetId())
+		}
 		return needAdminOf(c.GetAcceptedBy(), "accepting as "+c.GetAcceptedBy())
 	case *roamv1.SuspendAgreement:
 		if c.GetBy() == National {
@@ -388,7 +391,10 @@ func applyAddAdminKey(s *state, m proto.Message) (string, error) {
 	if err != nil {
 		return "", refuse("key: %v", err)
 	}
-	if _, ok := s.admins[k.GetKid()]; ok {
+	if old, ok := s.admins[k.GetKid()]; ok {
+		if old.pb.GetRevoked() {
+			return "", refuse("admin key %s was revoked; revocation is final, register a new key", k.GetKid())
+		}
 		return "", refuse("admin key %s is already registered", k.GetKid())
 	}
 	if _, ok := s.keys[k.GetKid()]; ok {

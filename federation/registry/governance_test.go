@@ -1069,3 +1069,38 @@ func TestES256AdminKey(t *testing.T) {
 	e := entryOf(t, signWithKid(t, h.fx.of[zhejiang].priv, es.kid(), marshalPayload(t, payloadOf(t, revoke(zhejiang, "x"), "es-kid", appendedAt.Unix()+testTTL))))
 	assertExactly(t, h.applyBytes(e).Err, ErrBadSignature)
 }
+
+// TestNationalSuspensionStays: after a national suspension the parties
+// cannot lift it by accepting new terms; a national admin can, by imposing.
+// Found by review: Beijing proposed v2 and Tianjin accepted it.
+func TestNationalSuspensionStays(t *testing.T) {
+	fx := testFixture(t)
+	h := newHarness(t)
+	h.must(baseJurisdictions()...)
+	id := AgreementID(henan, zhejiang)
+	h.must(propose(henan, zhejiang, henan, 1582819200, 0), accept(id, 1, zhejiang))
+	if res := h.applyAs(&roamv1.SuspendAgreement{Id: id, By: national, Reason: "national review"}, fx.national[0]); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	h.must(propose(henan, zhejiang, henan, 1582819200, 0))
+	if res := h.apply(accept(id, 2, zhejiang)); !errors.Is(res.Err, ErrUnauthorized) {
+		t.Fatalf("parties lifting a national suspension: %v, want ErrUnauthorized", res.Err)
+	}
+	if res := h.applyAs(&roamv1.ImposeAgreement{Host: henan, Issuer: zhejiang, EffectiveFrom: 1582819200}, fx.national[0]); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if _, _, aerr := h.fsm.AgreementAt(henan, zhejiang, time.Unix(1583110800, 0)); aerr != nil {
+		t.Fatalf("after impose: %v", aerr)
+	}
+}
+
+// TestMemberNeedsRegisteredJurisdiction: a node cannot be recorded for a
+// jurisdiction that was never onboarded. Found by review.
+func TestMemberNeedsRegisteredJurisdiction(t *testing.T) {
+	h := newHarness(t)
+	h.must(baseJurisdictions()...)
+	res := h.apply(&roamv1.UpsertMember{Member: &roamv1.Member{NodeId: "x", Jurisdiction: "440000", RaftAddress: "h:1", GrpcAddress: "h:2"}})
+	if !errors.Is(res.Err, ErrRefused) {
+		t.Fatalf("member of an unregistered jurisdiction: %v", res.Err)
+	}
+}

@@ -99,6 +99,9 @@ func applyUpsertJurisdiction(s *state, m proto.Message) (string, error) {
 	if j == nil || !ValidJurisdictionID(j.GetId()) {
 		return "", refuse("jurisdiction.id %q must be a GB/T 2260 code or XX-<ISO 3166 alpha-2>", j.GetId())
 	}
+	if j.GetId() == National {
+		return "", refuse("the national platform's record (000000) is fixed by the genesis")
+	}
 	if strings.TrimSpace(j.GetName()) == "" || len(j.GetName()) > 128 {
 		return "", refuse("jurisdiction.name must be 1-128 bytes")
 	}
@@ -286,7 +289,7 @@ func applyAccept(s *state, m proto.Message) (string, error) {
 		}
 		a.Version, a.Terms = p.GetVersion(), p.GetTerms()
 		a.EffectiveFrom, a.EffectiveUntil, a.ProposedBy = p.GetEffectiveFrom(), p.GetEffectiveUntil(), p.GetProposedBy()
-		a.Pending = nil
+		a.Pending, a.SuspendedBy = nil, ""
 		a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, c.GetAt()
 		return fmt.Sprintf("agreement %s v%d active (new terms accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy()), nil
 	}
@@ -315,7 +318,7 @@ func applySuspend(s *state, m proto.Message) (string, error) {
 	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_ACTIVE {
 		return "", refuse("agreement %s is %s; only an active agreement can be suspended", a.GetId(), stateWord(a.GetState()))
 	}
-	a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED, c.GetAt()
+	a.State, a.StateChangedAt, a.SuspendedBy = roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED, c.GetAt(), c.GetBy()
 	return fmt.Sprintf("agreement %s suspended by %s: %s", a.GetId(), c.GetBy(), c.GetReason()), nil
 }
 
@@ -356,6 +359,9 @@ func applyUpsertMember(s *state, m proto.Message) (string, error) {
 	mem := m.(*roamv1.UpsertMember).GetMember()
 	if mem.GetNodeId() == "" || mem.GetGrpcAddress() == "" || mem.GetRaftAddress() == "" {
 		return "", refuse("member needs node_id, raft_address and grpc_address")
+	}
+	if _, ok := s.jurisdictions[mem.GetJurisdiction()]; !ok {
+		return "", refuse("member.jurisdiction %q is not registered; onboard it first", mem.GetJurisdiction())
 	}
 	s.members[mem.GetNodeId()] = proto.Clone(mem).(*roamv1.Member)
 	return fmt.Sprintf("member %s (%s) at %s", mem.GetNodeId(), mem.GetJurisdiction(), mem.GetGrpcAddress()), nil

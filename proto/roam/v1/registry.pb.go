@@ -504,7 +504,10 @@ type Agreement struct {
 	StateChangedAt int64 `protobuf:"varint,10,opt,name=state_changed_at,json=stateChangedAt,proto3" json:"state_changed_at,omitempty"`
 	// New terms proposed for an active or suspended agreement. The current
 	// version stays in force until the other party accepts this one.
-	Pending       *AgreementProposal `protobuf:"bytes,11,opt,name=pending,proto3" json:"pending,omitempty"`
+	Pending *AgreementProposal `protobuf:"bytes,11,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Who suspended it (host, issuer or "000000"). Only the national platform
+	// lifts a national suspension (by imposing the agreement again).
+	SuspendedBy   string `protobuf:"bytes,12,opt,name=suspended_by,json=suspendedBy,proto3" json:"suspended_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -614,6 +617,13 @@ func (x *Agreement) GetPending() *AgreementProposal {
 		return x.Pending
 	}
 	return nil
+}
+
+func (x *Agreement) GetSuspendedBy() string {
+	if x != nil {
+		return x.SuspendedBy
+	}
+	return ""
 }
 
 // AgreementProposal is a proposed new version of an agreement's terms.
@@ -2542,7 +2552,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x06colors\x18\x01 \x03(\tR\x06colors\x12/\n" +
 	"\x14max_code_age_seconds\x18\x02 \x01(\x03R\x11maxCodeAgeSeconds\x12.\n" +
 	"\x13require_live_status\x18\x03 \x01(\bR\x11requireLiveStatus\x12B\n" +
-	"\x1emax_age_without_status_seconds\x18\x04 \x01(\x03R\x1amaxAgeWithoutStatusSeconds\"\x90\x03\n" +
+	"\x1emax_age_without_status_seconds\x18\x04 \x01(\x03R\x1amaxAgeWithoutStatusSeconds\"\xb3\x03\n" +
 	"\tAgreement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x16\n" +
@@ -2556,7 +2566,8 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"proposedBy\x12(\n" +
 	"\x10state_changed_at\x18\n" +
 	" \x01(\x03R\x0estateChangedAt\x124\n" +
-	"\apending\x18\v \x01(\v2\x1a.roam.v1.AgreementProposalR\apending\"\xee\x01\n" +
+	"\apending\x18\v \x01(\v2\x1a.roam.v1.AgreementProposalR\apending\x12!\n" +
+	"\fsuspended_by\x18\f \x01(\tR\vsuspendedBy\"\xee\x01\n" +
 	"\x11AgreementProposal\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12-\n" +
 	"\x05terms\x18\x02 \x01(\v2\x17.roam.v1.AgreementTermsR\x05terms\x12%\n" +
