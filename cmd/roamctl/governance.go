@@ -219,7 +219,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		},
 	}
 	log.Flags().Uint64Var(&from, "from", 0, "only records after this index")
-	var dataDir, expect string
+	var dataDir, expect, genesisFile string
 	verify := &cobra.Command{
 		Use:   "verify [--data-dir DIR]",
 		Short: "Re-verify every signature and authority decision, and the hash chain; report the first inconsistency",
@@ -250,6 +250,20 @@ and also catches a log that was edited on disk.`,
 			if err != nil {
 				return err
 			}
+			if genesisFile != "" {
+				// Pin the root of trust: the node must not choose it.
+				sc, err := node.ReadSignedCommand(genesisFile)
+				if err != nil {
+					return fmt.Errorf("--genesis: %w", err)
+				}
+				want, err := registry.EncodeSigned(sc)
+				if err != nil {
+					return fmt.Errorf("--genesis: %w", err)
+				}
+				if len(recs) == 0 || string(recs[0].GetEntry()) != string(want) {
+					return fmt.Errorf("%w: the registry's genesis is not the one in %s", registry.ErrAuditMismatch, genesisFile)
+				}
+			}
 			if _, err := registry.VerifyAudit(recs, head); err != nil {
 				return err
 			}
@@ -258,6 +272,7 @@ and also catches a log that was edited on disk.`,
 		},
 	}
 	verify.Flags().StringVar(&dataDir, "data-dir", "", "verify a stopped node's data dir instead of a running node")
+	verify.Flags().StringVar(&genesisFile, "genesis", "", "the federation's genesis file: fail unless the registry starts from it (pins the national admin keys)")
 	verify.Flags().StringVar(&expect, "expect-head", "", "with --data-dir: the chain head a live replica reports, to anchor entries after the last snapshot")
 	c.AddCommand(log, verify)
 	return c

@@ -85,6 +85,10 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 	if err != nil {
 		return nil, err
 	}
+	// Kept beside the admin keys, for roamctl audit verify --genesis.
+	if err := node.WriteSignedCommand(filepath.Join(dir, "admin-keys", "genesis.json"), genesis); err != nil {
+		return nil, err
+	}
 	// A throwaway CA for this run: every node gets a certificate naming its
 	// jurisdiction, and Raft and node-to-node gRPC use mutual TLS.
 	ca, err := identity.NewCA("roam demo CA", 24*time.Hour)
