@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -150,42 +151,59 @@ func (n *Node) grpcAddrOf(nodeID, raftAddr string) (string, error) {
 	return "", fmt.Errorf("gRPC address of leader %s is not known yet", nodeID)
 }
 
+// leaderPeer is a Peering client to the current leader.
+func (n *Node) leaderPeer() (roamv1.PeeringServiceClient, error) {
+	leaderAddr, leaderID := n.raft.LeaderWithID()
+	if leaderID == "" {
+		return nil, status.Error(codes.Unavailable, "no leader elected yet; retry")
+	}
+	addr, err := n.grpcAddrOf(string(leaderID), string(leaderAddr))
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	conn, err := n.pool.Conn(addr)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return roamv1.NewPeeringServiceClient(conn), nil
+}
+
+// checkMembership checks a signed membership command against the registry
+// (signatures, freshness, authority) before the Raft configuration is
+// touched, and returns its log entry and decoded payload.
+func (n *Node) checkMembership(sc *roamv1.SignedCommand) ([]byte, proto.Message, error) {
+	entry, err := registry.EncodeSigned(sc)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	cp, err := n.fsm.Check(entry, time.Now())
+	if err != nil {
+		n.log.Warn("refused a membership change before the log", "reason", err.Error())
+		return nil, nil, applyStatus(err)
+	}
+	_, msg, err := registry.DecodePayload(cp.GetCommand())
+	if err != nil {
+		return nil, nil, status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	return entry, msg, nil
+}
+
 // join adds a server to the Raft configuration on the leader, or forwards.
 // The request carries an UpsertMember command signed by a national admin:
 // the leader checks it against the registry first, so an unauthorised join
 // never touches the Raft configuration, then applies it.
 func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error) {
 	if n.raft.State() != raft.Leader {
-		leaderAddr, leaderID := n.raft.LeaderWithID()
-		if leaderID == "" {
-			return 0, status.Error(codes.Unavailable, "no leader elected yet; retry")
-		}
-		addr, err := n.grpcAddrOf(string(leaderID), string(leaderAddr))
-		if err != nil {
-			return 0, status.Error(codes.Unavailable, err.Error())
-		}
-		conn, err := n.pool.Conn(addr)
-		if err != nil {
-			return 0, status.Error(codes.Unavailable, err.Error())
-		}
-		resp, err := roamv1.NewPeeringServiceClient(conn).Join(ctx, req)
+		peer, err := n.leaderPeer()
 		if err != nil {
 			return 0, err
 		}
-		return resp.GetIndex(), nil
+		resp, err := peer.Join(ctx, req)
+		return resp.GetIndex(), err
 	}
-	entry, err := registry.EncodeSigned(req.GetMember())
+	entry, msg, err := n.checkMembership(req.GetMember())
 	if err != nil {
-		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
-	}
-	cp, err := n.fsm.Check(entry, time.Now())
-	if err != nil {
-		n.log.Warn("refused a membership change before the log", "reason", err.Error())
-		return 0, applyStatus(err)
-	}
-	_, msg, err := registry.DecodePayload(cp.GetCommand())
-	if err != nil {
-		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+		return 0, err
 	}
 	um, ok := msg.(*roamv1.UpsertMember)
 	if !ok || um.GetMember() == nil {
@@ -252,36 +270,16 @@ func (n *Node) remove(ctx context.Context, req *roamv1.RemoveRequest) (uint64, e
 		return n.removedNotice(req)
 	}
 	if n.raft.State() != raft.Leader {
-		leaderAddr, leaderID := n.raft.LeaderWithID()
-		if leaderID == "" {
-			return 0, status.Error(codes.Unavailable, "no leader elected yet; retry")
-		}
-		addr, err := n.grpcAddrOf(string(leaderID), string(leaderAddr))
-		if err != nil {
-			return 0, status.Error(codes.Unavailable, err.Error())
-		}
-		conn, err := n.pool.Conn(addr)
-		if err != nil {
-			return 0, status.Error(codes.Unavailable, err.Error())
-		}
-		resp, err := roamv1.NewPeeringServiceClient(conn).Remove(ctx, req)
+		peer, err := n.leaderPeer()
 		if err != nil {
 			return 0, err
 		}
-		return resp.GetIndex(), nil
+		resp, err := peer.Remove(ctx, req)
+		return resp.GetIndex(), err
 	}
-	entry, err := registry.EncodeSigned(req.GetMember())
+	entry, msg, err := n.checkMembership(req.GetMember())
 	if err != nil {
-		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
-	}
-	cp, err := n.fsm.Check(entry, time.Now())
-	if err != nil {
-		n.log.Warn("refused a membership removal before the log", "reason", err.Error())
-		return 0, applyStatus(err)
-	}
-	_, msg, err := registry.DecodePayload(cp.GetCommand())
-	if err != nil {
-		return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+		return 0, err
 	}
 	rm, ok := msg.(*roamv1.RemoveMember)
 	if !ok || rm.GetNodeId() == "" {
