@@ -136,10 +136,9 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 			RaftListen: port(20, i), GRPCListen: port(10, i),
 			Voter: &voter, Backend: node.Backend{URL: m.simURL},
 		}
-		opts := node.Options{Clock: clk, Logger: log, RaftLogLevel: raftLevel}
-		if i == 0 {
-			cfg.Bootstrap, opts.Genesis = true, genesis
-		}
+		// Every node pins the genesis; the first one also applies it.
+		opts := node.Options{Clock: clk, Logger: log, RaftLogLevel: raftLevel, Genesis: genesis}
+		cfg.Bootstrap = i == 0
 		if m.node, err = node.Start(ctx, cfg, opts); err != nil {
 			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
 		}

@@ -89,12 +89,13 @@ func TestRaftStreamMutualTLS(t *testing.T) {
 		return cert, pool
 	}
 	srvCert, pool := load(ca, ID{"330000", "330000"})
-	l, err := ListenTLS("127.0.0.1:0", nil, MutualConfig(srvCert, pool, func(id ID) error {
+	accept := MutualConfig(srvCert, pool, func(id ID) error {
 		if id.NodeID == "rogue" {
 			return errors.New("not a member")
 		}
 		return nil
-	}))
+	})
+	l, err := ListenTLS("127.0.0.1:0", nil, accept, accept)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,19 +13,21 @@ import (
 type StreamLayer struct {
 	net.Listener
 	advertise net.Addr
-	config    *tls.Config
+	config    *tls.Config // for dialling peers
 }
 
 var _ raft.StreamLayer = (*StreamLayer)(nil)
 
-// ListenTLS listens on bind for Raft over mutual TLS. advertise (may be
-// nil) is the address peers dial.
-func ListenTLS(bind string, advertise net.Addr, config *tls.Config) (*StreamLayer, error) {
-	l, err := tls.Listen("tcp", bind, config)
+// ListenTLS listens on bind for Raft over mutual TLS: accept verifies the
+// peers that connect to us, dial the peers we connect to (they differ:
+// only voters open Raft connections, but a leader dials every member).
+// advertise (may be nil) is the address peers dial.
+func ListenTLS(bind string, advertise net.Addr, accept, dial *tls.Config) (*StreamLayer, error) {
+	l, err := tls.Listen("tcp", bind, accept)
 	if err != nil {
 		return nil, err
 	}
-	return &StreamLayer{Listener: l, advertise: advertise, config: config}, nil
+	return &StreamLayer{Listener: l, advertise: advertise, config: dial}, nil
 }
 
 // Dial opens a mutual-TLS connection to a Raft peer.

@@ -324,7 +324,14 @@ func (n *Node) removedNotice(req *roamv1.RemoveRequest) (uint64, error) {
 	}
 	// The notice is the leader's copy of a command this node never got:
 	// it must be fresh and unseen here too.
+	// If this node already applied it (the entry raced the configuration
+	// change), the removal is committed: its member record is gone.
 	cp, err := n.fsm.Check(entry, time.Now())
+	if errors.Is(err, registry.ErrReplayed) {
+		if _, member := n.fsm.Member(n.cfg.NodeID); !member {
+			err = nil
+		}
+	}
 	if err != nil {
 		return 0, applyStatus(err)
 	}
@@ -385,7 +392,7 @@ func (n *Node) watchRemoval() {
 // to run while its key is missing.
 func (n *Node) register() {
 	defer close(n.ready)
-	if n.genesis != nil {
+	if n.genesis != nil && n.cfg.Bootstrap {
 		if err := n.applyGenesis(); err != nil {
 			n.readyErr = err
 			return
@@ -416,6 +423,10 @@ func (n *Node) register() {
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	if m, ok := n.fsm.Member(n.cfg.NodeID); ok && (m.GetRaftAddress() != n.cfg.RaftAdvertise || m.GetGrpcAddress() != n.advertisedGRPC()) {
+		n.log.Error("this node's addresses differ from its registry member record; peers cannot reach it until a national admin records the new ones (roamctl cluster join with the new --raft/--grpc, after cluster remove)",
+			"recorded_raft", m.GetRaftAddress(), "recorded_grpc", m.GetGrpcAddress(), "raft", n.cfg.RaftAdvertise, "grpc", n.advertisedGRPC())
 	}
 	if _, ok := n.fsm.Key(n.issuer.Signer().Kid()); !ok {
 		n.log.Warn("this node's issuer key is not in the registry yet; a jurisdiction admin must register it",

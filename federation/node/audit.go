@@ -42,7 +42,7 @@ type DataDirReport struct {
 func VerifyDataDir(dir string, expectHead []byte) (*DataDirReport, error) {
 	rep := &DataDirReport{}
 	var records []*roamv1.AuditRecord
-	var head []byte
+	var snapshot *roamv1.RegistrySnapshot
 	snaps, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
 	if err != nil {
 		return nil, fmt.Errorf("snapshots in %s: %w", dir, err)
@@ -65,12 +65,17 @@ func VerifyDataDir(dir string, expectHead []byte) (*DataDirReport, error) {
 		if err := proto.Unmarshal(b, &snap); err != nil {
 			return nil, fmt.Errorf("%w: snapshot %s does not decode", registry.ErrAuditMismatch, metas[0].ID)
 		}
-		rep.SnapshotIndex, records, head = metas[0].Index, snap.GetAudit(), snap.GetChainHead()
+		rep.SnapshotIndex, records = metas[0].Index, snap.GetAudit()
+		snapshot = &snap
 		rep.SnapshotRecords = len(records)
 	}
-	f, err := registry.VerifyAudit(records, head)
-	if err != nil {
-		return rep, fmt.Errorf("snapshot at index %d: %w", rep.SnapshotIndex, err)
+	var f *registry.FSM
+	if snapshot != nil {
+		if f, err = registry.VerifySnapshot(snapshot); err != nil {
+			return rep, fmt.Errorf("snapshot at index %d: %w", rep.SnapshotIndex, err)
+		}
+	} else {
+		f = registry.NewFSM()
 	}
 	byIndex := make(map[uint64]*roamv1.AuditRecord, len(records))
 	for _, r := range records {
@@ -128,6 +133,10 @@ func VerifyDataDir(dir string, expectHead []byte) (*DataDirReport, error) {
 		}
 	}
 	rep.ChainHead = f.State().GetChainHead()
+	if snapshot == nil && rep.LogEntries > 0 && expectHead == nil {
+		// Nodes snapshot when they stop; without one nothing anchors the log.
+		return rep, fmt.Errorf("%w: no snapshot in %s, so nothing anchors its %d log entries; pass --expect-head with a live replica's chain head", registry.ErrAuditMismatch, dir, rep.LogEntries)
+	}
 	if expectHead != nil && string(expectHead) != string(rep.ChainHead) {
 		return rep, fmt.Errorf("%w: chain head %x differs from the expected %x (history after index %d was cut or edited)", registry.ErrAuditMismatch, rep.ChainHead, expectHead, rep.SnapshotIndex)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -113,6 +114,17 @@ func TestVerifyDataDir(t *testing.T) {
 			}
 		})
 	}
+	t.Run("snapshot deleted", func(t *testing.T) {
+		// Found by review: without the snapshot nothing anchored the log.
+		edited := t.TempDir()
+		singleNode(t, edited)
+		if err := os.RemoveAll(filepath.Join(edited, "snapshots")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := VerifyDataDir(edited, nil); !errors.Is(err, registry.ErrAuditMismatch) {
+			t.Fatalf("err = %v, want ErrAuditMismatch", err)
+		}
+	})
 	t.Run("entry deleted", func(t *testing.T) {
 		edited := t.TempDir()
 		covered2, _ := singleNode(t, edited)

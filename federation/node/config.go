@@ -83,7 +83,9 @@ type Config struct {
 	// Join lists gRPC addresses of existing members to join through.
 	Join []string `yaml:"join"`
 	// Genesis is the file holding the genesis command (roamctl genesis):
-	// the national admin keys and quorum, signed by them. Bootstrap only.
+	// the national admin keys and quorum, signed by them. The bootstrapping
+	// node applies it; every node pins it, refusing a registry (log or
+	// snapshot) that starts from any other.
 	Genesis string `yaml:"genesis"`
 	// JoinToken is the file holding this node's UpsertMember command signed
 	// by a national admin (roamctl cluster join-token). Needed with join.
@@ -408,9 +410,7 @@ func (c *Config) Validate() error {
 	if c.TLS != nil && (c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == "") {
 		bad("tls", "needs ca, cert and key (PEM files; the cert must carry spiffe://roam/jurisdiction/%s/node/%s)", c.Jurisdiction, c.NodeID)
 	}
-	if !c.Bootstrap && c.Genesis != "" {
-		bad("genesis", "only the bootstrapping node applies the genesis; remove it or set bootstrap: true")
-	}
+
 	for i, a := range c.Join {
 		if err := checkHostPort(a, 1); err != nil {
 			bad(fmt.Sprintf("join[%d]", i), "%s (the gRPC address of a member)", err)

@@ -28,7 +28,7 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"bootstrap and join", func(c *Config) { c.Join = []string{"127.0.0.1:7411"} }, "join"},
 		{"bootstrap non-voter", func(c *Config) { c.Voter = &no }, "voter"},
 		{"neither bootstrap nor join: waits to be added", func(c *Config) { c.Bootstrap, c.Genesis = false, "" }, ""},
-		{"genesis without bootstrap", func(c *Config) { c.Bootstrap = false }, "genesis"},
+		{"genesis without bootstrap pins it", func(c *Config) { c.Bootstrap = false }, ""},
 		{"incomplete peer", func(c *Config) { c.Peers = []Peer{{ID: "x"}} }, "peers[0]"},
 		{"no backend", func(c *Config) { c.Backend.URL = "" }, "backend.url"},
 		{"bad dialect", func(c *Config) { c.Backend.Dialect = "shanghai" }, "backend.dialect"},

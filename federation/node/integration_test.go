@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -118,6 +119,10 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.PEM)
+	genesis, err := kr.Genesis()
+	if err != nil {
+		t.Fatal(err)
+	}
 	nodes := map[string]*testNode{}
 	var seedReg roamv1.RegistryServiceClient
 	var seedPeer roamv1.PeeringServiceClient
@@ -142,13 +147,10 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 			t.Fatal(err)
 		}
 		tn.cfg.TLS, tn.creds = &files, credentials.NewTLS(identity.ClientConfig(nil, pool))
-		var genesis *roamv1.SignedCommand
 		if i == 0 {
 			tn.cfg.Bootstrap = true
-			if genesis, err = kr.Genesis(); err != nil {
-				t.Fatal(err)
-			}
 		}
+		// Every node pins the genesis; the first one also applies it.
 		startTestNode(t, ctx, clk, tn, genesis)
 		nodes[id] = tn
 		if i == 0 {
@@ -264,23 +266,8 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rogueRaft, err := identity.ListenTLS("127.0.0.1:0", nil, identity.MutualConfig(rc, rpool, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rogueRaft.Close()
-	if conn, err := rogueRaft.Dial(raft.ServerAddress(nodes["410000"].cfg.RaftAdvertise), 2*time.Second); err == nil {
-		// TLS 1.3: the server judges the client certificate after the
-		// client's handshake; a refusal arrives as an alert on the first
-		// read, an acceptance as silence (Raft waits for a request).
-		conn.SetDeadline(time.Now().Add(time.Second))
-		_, err := conn.Read(make([]byte, 1))
-		var ne net.Error
-		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-			t.Fatalf("a non-member's certificate was accepted on a member's Raft port (%v)", err)
-		}
-		conn.Close()
-	}
+	rogueCfg := identity.MutualConfig(rc, rpool, nil)
+	expectRaftRefused(t, rogueCfg, nodes["410000"].cfg.RaftAdvertise)
 
 	// Peering is for nodes: without a node certificate, QueryStatus and
 	// Forward are refused.
@@ -372,7 +359,7 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	nodes["110000"].cfg.RaftListen = nodes["110000"].cfg.RaftAdvertise
 	nodes["110000"].cfg.GRPCListen = nodes["110000"].node.GRPCAddr()
 	nodes["110000"].cfg.GRPCAdvertise = ""
-	startTestNode(t, ctx, clk, nodes["110000"], nil)
+	startTestNode(t, ctx, clk, nodes["110000"], genesis)
 	nodes["110000"].waitReady(t, ctx)
 	waitApplied(t, nodes["110000"].node, before.GetIndex())
 	after := nodes["110000"].node.FSM().State()
@@ -395,6 +382,14 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 		}
 	}
 	role(false)
+	// A non-voter never opens Raft connections: its own certificate, used
+	// by another process, is refused like a stranger's (found by review).
+	waitApplied(t, nodes["410000"].node, nodes["330000"].node.FSM().AppliedIndex())
+	nvCert, nvPool, err := identity.Load(*nodes["110000"].cfg.TLS, identity.ID{Jurisdiction: "110000", NodeID: "110000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectRaftRefused(t, identity.MutualConfig(nvCert, nvPool, nil), nodes["410000"].cfg.RaftAdvertise)
 	role(true)
 
 	// And it still serves decisions from its local replica.
@@ -452,4 +447,28 @@ func assertOneTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, parent, child s
 		}
 	}
 	t.Fatalf("trace of %s has no server span %s; it has %v", parent, child, names)
+}
+
+// expectRaftRefused dials a Raft port with cfg and expects the server to
+// refuse the certificate. TLS 1.3: the server judges the client certificate
+// after the client's handshake; a refusal arrives as an alert on the first
+// read, an acceptance as silence (Raft waits for a request).
+func expectRaftRefused(t *testing.T, cfg *tls.Config, addr string) {
+	t.Helper()
+	l, err := identity.ListenTLS("127.0.0.1:0", nil, cfg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	conn, err := l.Dial(raft.ServerAddress(addr), 2*time.Second)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("the certificate was accepted on %s's Raft port (%v)", addr, err)
+	}
 }

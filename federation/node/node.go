@@ -93,8 +93,9 @@ type Node struct {
 	// genesis (bootstrap) and joinToken (join) from config or Options.
 	genesis   *roamv1.SignedCommand
 	joinToken *roamv1.SignedCommand
-	// raftTLS is Raft's mutual-TLS config; nil for plaintext.
-	raftTLS *tls.Config
+	// raftTLS verifies Raft peers connecting to us, raftDialTLS those we
+	// connect to; nil for plaintext.
+	raftTLS, raftDialTLS *tls.Config
 	// restarted: the data dir already held Raft state, so the node is a
 	// member already and rejoins with its old id and data (no join).
 	restarted bool
@@ -182,12 +183,20 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 			return nil, err
 		}
 		n.raftTLS = identity.MutualConfig(cert, pool, n.raftPeerAllowed)
+		n.raftDialTLS = identity.MutualConfig(cert, pool, n.raftServerAllowed)
 		serverCreds = credentials.NewTLS(identity.ServerConfig(cert, pool))
 		peerCreds = credentials.NewTLS(identity.ClientConfig(&cert, pool))
 	}
 
 	// Registry on Raft.
 	n.fsm = registry.NewFSM()
+	if n.genesis != nil {
+		b, err := registry.EncodeSigned(n.genesis)
+		if err != nil {
+			return nil, fmt.Errorf("genesis: %w", err)
+		}
+		n.fsm.PinGenesis(b)
+	}
 	if err := n.startRaft(opts.RaftLogLevel); err != nil {
 		return nil, err
 	}
@@ -340,7 +349,7 @@ func (n *Node) startRaft(level string) error {
 		advertise = nil
 	}
 	if n.raftTLS != nil {
-		stream, err := identity.ListenTLS(cfg.RaftListen, advertise, n.raftTLS)
+		stream, err := identity.ListenTLS(cfg.RaftListen, advertise, n.raftTLS, n.raftDialTLS)
 		if err != nil {
 			return fmt.Errorf("raft_listen %s: %w", cfg.RaftListen, err)
 		}
@@ -526,19 +535,34 @@ func (n *Node) IssuerPublicJWK() ([]byte, error) { return roamjws.PublicJWK(n.si
 // has shut its Raft down; roamd serve exits then.
 func (n *Node) Removed() <-chan struct{} { return n.removed }
 
-// raftPeerAllowed decides whether a node certificate may speak Raft with
-// this node: its node id must be a registry member (recorded by a national
-// admin's signed UpsertMember) of the same jurisdiction. A node whose
-// registry has no genesis yet (joining, or restarting from an empty data
-// dir) accepts the CA-signed leader that brings it the registry.
+// raftPeerAllowed decides whether a node certificate may open a Raft
+// connection to this node: its node id must be a voting registry member
+// (recorded by a national admin's signed UpsertMember) of the same
+// jurisdiction. A node whose registry has no genesis yet (joining) accepts
+// the CA-signed leader that brings it the registry; with the genesis file
+// in its config (pinned), it refuses any other registry.
 func (n *Node) raftPeerAllowed(id identity.ID) error {
-	if n.fsm == nil || !n.fsm.Initialized() || id.NodeID == n.cfg.NodeID {
+	if n.fsm == nil || !n.fsm.Initialized() {
 		return nil
 	}
+	// Only voters start Raft connections (leaders and candidates);
+	// non-voters and non-members never do.
 	m, ok := n.fsm.Member(id.NodeID)
-	if !ok || m.GetJurisdiction() != id.Jurisdiction {
-		n.log.Warn("refused a Raft connection from a node that is not a member", "peer", id.String())
-		return fmt.Errorf("node %s is not a registered member of this cluster", id)
+	if !ok || m.GetJurisdiction() != id.Jurisdiction || !m.GetVoter() {
+		n.log.Warn("refused a Raft connection from a node that is not a voting member", "peer", id.String())
+		return fmt.Errorf("node %s is not a voting member of this cluster", id)
+	}
+	return nil
+}
+
+// raftServerAllowed decides whether a node we dial for Raft is who it
+// should be: a registry member (voter or not) of its jurisdiction.
+func (n *Node) raftServerAllowed(id identity.ID) error {
+	if n.fsm == nil || !n.fsm.Initialized() {
+		return nil
+	}
+	if m, ok := n.fsm.Member(id.NodeID); !ok || m.GetJurisdiction() != id.Jurisdiction {
+		return fmt.Errorf("node %s is not a member of this cluster", id)
 	}
 	return nil
 }

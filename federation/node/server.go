@@ -219,8 +219,12 @@ func (n *Node) requireNode(ctx context.Context) error {
 	if n.cfg.TLS == nil {
 		return nil
 	}
-	if _, err := identity.Peer(ctx); err != nil {
+	id, err := identity.Peer(ctx)
+	if err != nil {
 		return status.Error(codes.Unauthenticated, "a node certificate (spiffe://roam/jurisdiction/…/node/…) is required: "+err.Error())
+	}
+	if m, ok := n.fsm.Member(id.NodeID); !ok || m.GetJurisdiction() != id.Jurisdiction {
+		return status.Errorf(codes.PermissionDenied, "%s is not a member of this cluster", id)
 	}
 	return nil
 }
@@ -289,7 +293,7 @@ func (s *peeringSvc) Remove(ctx context.Context, req *roamv1.RemoveRequest) (*ro
 		if err := s.n.requireNode(ctx); err != nil {
 			return nil, err
 		}
-		if id, err := identity.Peer(ctx); s.n.cfg.TLS != nil && (err != nil || !s.n.isLeader(id.NodeID)) {
+		if id, err := identity.Peer(ctx); s.n.cfg.TLS != nil && (err != nil || !s.n.isLeader(id)) {
 			return nil, status.Error(codes.PermissionDenied, "only the cluster's leader sends removal notices")
 		}
 	}
@@ -363,8 +367,10 @@ func backendStatus(err error) error {
 
 func tsOf(sec int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(sec, 0)) }
 
-// isLeader reports whether nodeID is the leader this node knows.
-func (n *Node) isLeader(nodeID string) bool {
-	_, id := n.raft.LeaderWithID()
-	return string(id) == nodeID
+// isLeader reports whether a certificate identity is the leader this node
+// knows: same node id and the jurisdiction the registry records for it.
+func (n *Node) isLeader(id identity.ID) bool {
+	_, leader := n.raft.LeaderWithID()
+	m, ok := n.fsm.Member(id.NodeID)
+	return string(leader) == id.NodeID && ok && m.GetJurisdiction() == id.Jurisdiction
 }

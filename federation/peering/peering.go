@@ -116,9 +116,11 @@ func (s *StatusClient) QueryStatus(ctx context.Context, issuer, jti string) (*ad
 		}
 		var p peer.Peer
 		resp, err := roamv1.NewPeeringServiceClient(conn).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: issuer, CodeId: jti}, grpc.Peer(&p))
-		if err == nil && s.RequireIdentity {
-			if id, ierr := serverIdentity(&p); ierr != nil || id.Jurisdiction != issuer {
-				return nil, reason.New(reason.StatusInvalid, "the node at %s is not a node of %s (%v %v)", m.GetGrpcAddress(), issuer, id, ierr)
+		if s.RequireIdentity && (err == nil || status.Code(err) == codes.NotFound) {
+			// Whatever it answers, the answering node must be a node of
+			// the issuer (its certificate), not whoever holds the address.
+			if id, ierr := serverIdentity(&p); ierr != nil || id.Jurisdiction != issuer || id.NodeID != m.GetNodeId() {
+				return nil, reason.New(reason.StatusInvalid, "the node at %s is not %s of %s (%v %v)", m.GetGrpcAddress(), m.GetNodeId(), issuer, id, ierr)
 			}
 		}
 		if status.Code(err) == codes.NotFound {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -348,14 +349,20 @@ func TestSnapshotRestore(t *testing.T) {
 	sameReads(t, live, back)
 	sameAudit(t, live, back)
 
-	// Restore replaces the state of a non-empty FSM entirely.
+	// Restore replaces the state of a non-empty FSM (same genesis) entirely.
 	other := NewFSM()
-	applyScript(t, other, 1, randomScript(t, 99, 100))
+	applyScript(t, other, 1, script[:cut/2])
 	if err := other.Restore(readCloser{bytes.NewReader(snap)}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(snap, snapshotBytes(t, other)) {
 		t.Fatal("Restore over existing state kept some of it")
+	}
+	// A replica refuses a snapshot that starts from another genesis.
+	stranger := NewFSM()
+	applyScript(t, stranger, 1, randomScript(t, 99, 100))
+	if err := stranger.Restore(readCloser{bytes.NewReader(snap)}); !errors.Is(err, ErrAuditMismatch) {
+		t.Fatalf("snapshot from another genesis: %v", err)
 	}
 }
 

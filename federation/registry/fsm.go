@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ type FSM struct {
 	// held change alone cannot tell whether anything was lost.
 	compacted uint64
 	notify    chan struct{} // closed and replaced on every apply
+	pinned    []byte        // the genesis entry this replica accepts, if pinned
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -117,6 +119,9 @@ func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
 		case !s.initialized() && !genesis:
 			return "", reject(ErrNotInitialized, "only a genesis command can be applied first")
 		case genesis:
+			if s.pinned != nil && !bytes.Equal(s.pinned, l.Data) {
+				return "", reject(ErrUnauthorized, "this is not the genesis this node was configured with")
+			}
 			if err := genesisQuorumMet(m.(*roamv1.Genesis), sg); err != nil {
 				return "", err
 			}
@@ -190,7 +195,7 @@ func (f *FSM) Check(entry []byte, appended time.Time) (*roamv1.CommandPayload, e
 		return nil, err
 	}
 	if err := f.st.checkFreshness(cp, appended.Unix()); err != nil {
-		return nil, err
+		return cp, err // the payload, for callers that look at a replay
 	}
 	t, m, err := DecodePayload(cp.GetCommand())
 	if err != nil {
@@ -346,6 +351,13 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 }
 
 // Restore replaces the registry with a snapshot written by Snapshot.
+//
+// A snapshot is not trusted as it stands: its audit records are replayed
+// from genesis — every signature and authority decision again — and the
+// state they produce must equal the state the snapshot carries, byte for
+// byte. A snapshot that starts from another genesis than this replica's (or
+// the pinned one) is refused. A Raft peer can therefore install nothing
+// that admins did not sign.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -356,10 +368,20 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := proto.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
-	st, err := restoreState(&snap)
+	f.mu.RLock()
+	ours := f.pinned
+	if ours == nil && len(f.st.audit) > 0 {
+		ours = f.st.audit[0].GetEntry()
+	}
+	f.mu.RUnlock()
+	if ours != nil && len(snap.GetAudit()) > 0 && !bytes.Equal(ours, snap.GetAudit()[0].GetEntry()) {
+		return fmt.Errorf("%w: snapshot starts from another genesis than this registry's", ErrAuditMismatch)
+	}
+	replayed, err := VerifySnapshot(&snap)
 	if err != nil {
 		return err
 	}
+	st := replayed.st
 	f.mu.Lock()
 	f.st = st
 	f.applied = snap.GetIndex()
@@ -369,6 +391,31 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.notify = make(chan struct{})
 	f.mu.Unlock()
 	return nil
+}
+
+// VerifySnapshot replays a snapshot's audit records from genesis and checks
+// that the state they produce is exactly the state the snapshot carries. It
+// returns the replayed FSM, or an error wrapping ErrAuditMismatch.
+func VerifySnapshot(snap *roamv1.RegistrySnapshot) (*FSM, error) {
+	replayed, err := VerifyAudit(snap.GetAudit(), snap.GetChainHead())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if got := replayed.st.snapshot(snap.GetIndex()); !proto.Equal(got, snap) {
+		return nil, fmt.Errorf("%w: snapshot state differs from the replay of its own audit records (edited)", ErrAuditMismatch)
+	}
+	return replayed, nil
+}
+
+// PinGenesis fixes the genesis entry this replica accepts: another genesis
+// is refused when applied, and a snapshot from another genesis is refused
+// on restore. Nodes pin the genesis file from their config, so a rogue
+// leader cannot give a fresh node a registry of its own making.
+func (f *FSM) PinGenesis(entry []byte) {
+	f.mu.Lock()
+	f.pinned = append([]byte(nil), entry...)
+	f.st.pinned = f.pinned
+	f.mu.Unlock()
 }
 
 type fsmSnapshot struct{ data []byte }

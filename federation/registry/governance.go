@@ -281,6 +281,11 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 		if p := c.GetProposedBy(); p == "" || (p != c.GetHost() && p != c.GetIssuer()) {
 			return reject(ErrUnauthorized, "proposing %s: proposed_by %q is neither its host nor its issuer", AgreementID(c.GetHost(), c.GetIssuer()), p)
 		}
+		// A national suspension survives a party's termination: the
+		// parties cannot start the pair over without the national platform.
+		if a, ok := s.agreements[AgreementID(c.GetHost(), c.GetIssuer())]; ok && a.GetSuspendedBy() == National {
+			return reject(ErrUnauthorized, "agreement %s was suspended by the national platform; only a national admin can lift it (roamctl agreement impose)", a.GetId())
+		}
 		return needAdminOf(c.GetProposedBy(), "proposing as "+c.GetProposedBy())
 	case *roamv1.AcceptAgreement:
 		if err := s.notAParty(c.GetId(), c.GetAcceptedBy(), "accepting"); err != nil {

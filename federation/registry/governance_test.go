@@ -850,6 +850,16 @@ func TestRestoreDetectsEditedAudit(t *testing.T) {
 		t.Fatal("no rejected record")
 	}
 	edits := map[string]func(s *roamv1.RegistrySnapshot){
+		// Found by review: a snapshot whose state (not its audit) was edited
+		// used to be installed as it stood.
+		"state edited, audit untouched": func(s *roamv1.RegistrySnapshot) {
+			s.NationalQuorum = 1
+		},
+		"admin key added to the state only": func(s *roamv1.RegistrySnapshot) {
+			k := proto.Clone(s.AdminKeys[0]).(*roamv1.AdminKey)
+			k.Holder = "rogue"
+			s.AdminKeys[0] = k
+		},
 		"reason edited": func(s *roamv1.RegistrySnapshot) { s.Audit[rejected].Reason = "nothing to see" },
 		"reason erased": func(s *roamv1.RegistrySnapshot) { s.Audit[rejected].Reason = "" },
 		"accepted flipped": func(s *roamv1.RegistrySnapshot) {
@@ -898,8 +908,10 @@ func TestRestoreDetectsEditedAudit(t *testing.T) {
 			f := restored(t, good)
 			before := snapshotBytes(t, f)
 			err = f.Restore(readCloser{bytes.NewReader(b)})
-			if err == nil || !strings.Contains(err.Error(), "chain") {
-				t.Fatalf("Restore of an edited snapshot: %v, want a hash chain error", err)
+			// Restore replays the snapshot's records, so an edit shows as
+			// a replay that disagrees, a broken chain, or another genesis.
+			if !errors.Is(err, ErrAuditMismatch) {
+				t.Fatalf("Restore of an edited snapshot: %v, want ErrAuditMismatch", err)
 			}
 			if !bytes.Equal(before, snapshotBytes(t, f)) {
 				t.Fatal("failed Restore changed the replica")
@@ -1082,9 +1094,11 @@ func TestNationalSuspensionStays(t *testing.T) {
 	if res := h.applyAs(&roamv1.SuspendAgreement{Id: id, By: national, Reason: "national review"}, fx.national[0]); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	h.must(propose(henan, zhejiang, henan, 1582819200, 0))
-	if res := h.apply(accept(id, 2, zhejiang)); !errors.Is(res.Err, ErrUnauthorized) {
-		t.Fatalf("parties lifting a national suspension: %v, want ErrUnauthorized", res.Err)
+	if res := h.apply(propose(henan, zhejiang, henan, 1582819200, 0)); !errors.Is(res.Err, ErrUnauthorized) {
+		t.Fatalf("parties proposing new terms under a national suspension: %v, want ErrUnauthorized", res.Err)
+	}
+	if res := h.apply(accept(id, 2, zhejiang)); !errors.Is(res.Err, ErrRefused) {
+		t.Fatalf("parties lifting a national suspension: %v", res.Err)
 	}
 	if res := h.applyAs(&roamv1.ImposeAgreement{Host: henan, Issuer: zhejiang, EffectiveFrom: 1582819200}, fx.national[0]); res.Err != nil {
 		t.Fatal(res.Err)
@@ -1102,5 +1116,70 @@ func TestMemberNeedsRegisteredJurisdiction(t *testing.T) {
 	res := h.apply(&roamv1.UpsertMember{Member: &roamv1.Member{NodeId: "x", Jurisdiction: "440000", RaftAddress: "h:1", GrpcAddress: "h:2"}})
 	if !errors.Is(res.Err, ErrRefused) {
 		t.Fatalf("member of an unregistered jurisdiction: %v", res.Err)
+	}
+}
+
+// TestNationalSuspensionBypasses: the two ways a second review found around
+// a national suspension — a party suspending first, and terminating then
+// starting the pair over — are closed.
+func TestNationalSuspensionBypasses(t *testing.T) {
+	fx := testFixture(t)
+	id := AgreementID(henan, zhejiang)
+	active := func(t *testing.T) *harness {
+		h := newHarness(t)
+		h.must(baseJurisdictions()...)
+		h.must(propose(henan, zhejiang, henan, 1582819200, 0), accept(id, 1, zhejiang))
+		return h
+	}
+	t.Run("party suspends first, national takes over", func(t *testing.T) {
+		h := active(t)
+		h.must(&roamv1.SuspendAgreement{Id: id, By: henan, Reason: "local"})
+		if res := h.applyAs(&roamv1.SuspendAgreement{Id: id, By: national, Reason: "national review"}, fx.national[0]); res.Err != nil {
+			t.Fatalf("national suspension of a suspended agreement: %v", res.Err)
+		}
+		if res := h.apply(propose(henan, zhejiang, henan, 1582819200, 0)); !errors.Is(res.Err, ErrUnauthorized) {
+			t.Fatalf("new terms after a national suspension: %v", res.Err)
+		}
+	})
+	t.Run("terminate and start over", func(t *testing.T) {
+		h := active(t)
+		if res := h.applyAs(&roamv1.SuspendAgreement{Id: id, By: national, Reason: "national review"}, fx.national[0]); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		h.must(&roamv1.TerminateAgreement{Id: id, By: henan, Reason: "give up"})
+		if res := h.apply(propose(henan, zhejiang, henan, 1582819200, 0)); !errors.Is(res.Err, ErrUnauthorized) {
+			t.Fatalf("starting over after a national suspension: %v", res.Err)
+		}
+	})
+}
+
+// TestPinnedGenesis: a replica pinned to one genesis (a joining node with
+// the genesis file in its config) refuses another genesis in the log and a
+// snapshot that starts from another. Found by review: an empty node took
+// whatever registry the first CA-signed leader sent.
+func TestPinnedGenesis(t *testing.T) {
+	fx := testFixture(t)
+	ours := fx.genesisEntry(t)
+	// Another federation: same fixture keys, a different genesis command.
+	g2 := fx.genesisMsg()
+	g2.Quorum = 1
+	theirs := signEntry(t, payloadOf(t, g2, "other-genesis", appendedAt.Unix()+testTTL), fx.national[0])
+
+	f := NewFSM()
+	f.PinGenesis(ours)
+	res := applyAtTime(t, f, 1, appendedAt, theirs)
+	if !errors.Is(res.Err, ErrUnauthorized) || f.Initialized() {
+		t.Fatalf("another genesis on a pinned replica: %v (initialized %v)", res.Err, f.Initialized())
+	}
+
+	other := NewFSM()
+	if res := applyAtTime(t, other, 1, appendedAt, theirs); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	snap := snapshotBytes(t, other)
+	g := NewFSM()
+	g.PinGenesis(ours)
+	if err := g.Restore(readCloser{bytes.NewReader(snap)}); !errors.Is(err, ErrAuditMismatch) {
+		t.Fatalf("snapshot from another genesis on a pinned replica: %v", err)
 	}
 }

@@ -47,6 +47,7 @@ type state struct {
 	seen   map[string]int64             // command id -> expires_at
 	audit  []*roamv1.AuditRecord
 	chain  []byte // hash chain head over audit
+	pinned []byte // the genesis entry this replica accepts (FSM.PinGenesis); not state
 }
 
 func newState() *state {
@@ -315,7 +316,10 @@ func applySuspend(s *state, m proto.Message) (string, error) {
 	if err := s.party(c.GetBy(), a.GetHost(), a.GetIssuer(), "by"); err != nil {
 		return "", err
 	}
-	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_ACTIVE {
+	// The national platform may also take over a party's suspension, so
+	// that only it can lift it.
+	nationalOverParty := c.GetBy() == National && a.GetState() == roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED && a.GetSuspendedBy() != National
+	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_ACTIVE && !nationalOverParty {
 		return "", refuse("agreement %s is %s; only an active agreement can be suspended", a.GetId(), stateWord(a.GetState()))
 	}
 	a.State, a.StateChangedAt, a.SuspendedBy = roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED, c.GetAt(), c.GetBy()
