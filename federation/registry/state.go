@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -409,65 +408,6 @@ func (s *state) snapshot(index uint64) *roamv1.RegistrySnapshot {
 	out.Audit = s.audit // records are immutable once appended
 	out.ChainHead = s.chain
 	return out
-}
-
-// restore rebuilds a state from a snapshot, re-checking every key.
-func restoreState(snap *roamv1.RegistrySnapshot) (*state, error) {
-	s := newState()
-	for _, j := range snap.GetJurisdictions() {
-		s.jurisdictions[j.GetId()] = j
-	}
-	for _, k := range snap.GetKeys() {
-		_, raw, err := roamjws.ParsePublicJWK(k.GetJwk(), k.GetAlg())
-		if err != nil {
-			return nil, fmt.Errorf("snapshot key %s: %w", k.GetKid(), err)
-		}
-		s.keys[k.GetKid()] = k
-		s.parsed[k.GetKid()] = toVerifyKey(k, raw)
-	}
-	for _, a := range snap.GetAgreements() {
-		s.agreements[a.GetId()] = a
-		s.byPair[pairKey(a.GetHost(), a.GetIssuer())] = a.GetId()
-	}
-	for _, m := range snap.GetMembers() {
-		s.members[m.GetNodeId()] = m
-	}
-	for _, k := range snap.GetAdminKeys() {
-		ak, err := parseAdminKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot admin key %s: %w", k.GetKid(), err)
-		}
-		s.admins[k.GetKid()] = ak
-	}
-	s.quorum = snap.GetNationalQuorum()
-	for _, h := range snap.GetHubMembers() {
-		s.hub[h.GetJurisdiction()] = h
-	}
-	for _, c := range snap.GetSeenCommands() {
-		s.seen[c.GetId()] = c.GetExpiresAt()
-	}
-	s.audit = snap.GetAudit()
-	s.chain = snap.GetChainHead()
-	// The audit chain must hash to the head the snapshot carries.
-	var chain []byte
-	for _, r := range s.audit {
-		chain = chainNext(chain, r)
-		if !bytes.Equal(chain, r.GetChain()) {
-			return nil, fmt.Errorf("snapshot audit record %d: hash chain broken", r.GetIndex())
-		}
-	}
-	if !bytes.Equal(chain, s.chain) {
-		return nil, fmt.Errorf("snapshot chain head does not match its audit records")
-	}
-	for _, r := range snap.GetRevokedCodes() {
-		set := s.revoked[r.GetJurisdiction()]
-		if set == nil {
-			set = map[string]int64{}
-			s.revoked[r.GetJurisdiction()] = set
-		}
-		set[r.GetCodeId()] = r.GetRevokedAt()
-	}
-	return s, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

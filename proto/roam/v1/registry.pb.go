@@ -144,25 +144,29 @@ func (AgreementState) EnumDescriptor() ([]byte, []int) {
 type CommandType int32
 
 const (
-	CommandType_COMMAND_TYPE_UNSPECIFIED         CommandType = 0
-	CommandType_COMMAND_TYPE_UPSERT_JURISDICTION CommandType = 1
-	CommandType_COMMAND_TYPE_ADD_KEY             CommandType = 2
-	CommandType_COMMAND_TYPE_SET_KEY_STATE       CommandType = 3
-	CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT   CommandType = 4
-	CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT    CommandType = 5
-	CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT   CommandType = 6
-	CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT CommandType = 7
-	CommandType_COMMAND_TYPE_REVOKE_CODE         CommandType = 8
-	CommandType_COMMAND_TYPE_UPSERT_MEMBER       CommandType = 9
-	CommandType_COMMAND_TYPE_REMOVE_MEMBER       CommandType = 10
-	CommandType_COMMAND_TYPE_GENESIS             CommandType = 11
-	CommandType_COMMAND_TYPE_ADD_ADMIN_KEY       CommandType = 12
-	CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY    CommandType = 13
-	CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM CommandType = 14
-	CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT    CommandType = 15
-	CommandType_COMMAND_TYPE_REMOVE_JURISDICTION CommandType = 16
-	CommandType_COMMAND_TYPE_JOIN_HUB            CommandType = 17
-	CommandType_COMMAND_TYPE_LEAVE_HUB           CommandType = 18
+	CommandType_COMMAND_TYPE_UNSPECIFIED            CommandType = 0
+	CommandType_COMMAND_TYPE_UPSERT_JURISDICTION    CommandType = 1
+	CommandType_COMMAND_TYPE_ADD_KEY                CommandType = 2
+	CommandType_COMMAND_TYPE_SET_KEY_STATE          CommandType = 3
+	CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT      CommandType = 4
+	CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT       CommandType = 5
+	CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT      CommandType = 6
+	CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT    CommandType = 7
+	CommandType_COMMAND_TYPE_REVOKE_CODE            CommandType = 8
+	CommandType_COMMAND_TYPE_UPSERT_MEMBER          CommandType = 9
+	CommandType_COMMAND_TYPE_REMOVE_MEMBER          CommandType = 10
+	CommandType_COMMAND_TYPE_GENESIS                CommandType = 11
+	CommandType_COMMAND_TYPE_ADD_ADMIN_KEY          CommandType = 12
+	CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY       CommandType = 13
+	CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM    CommandType = 14
+	CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT       CommandType = 15
+	CommandType_COMMAND_TYPE_REMOVE_JURISDICTION    CommandType = 16
+	CommandType_COMMAND_TYPE_JOIN_HUB               CommandType = 17
+	CommandType_COMMAND_TYPE_LEAVE_HUB              CommandType = 18
+	CommandType_COMMAND_TYPE_ADD_DOCUMENT_SIGNER    CommandType = 19
+	CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER CommandType = 20
+	CommandType_COMMAND_TYPE_SET_SHC_ISSUER         CommandType = 21
+	CommandType_COMMAND_TYPE_REVOKE_SHC             CommandType = 22
 )
 
 // Enum value maps for CommandType.
@@ -187,27 +191,35 @@ var (
 		16: "COMMAND_TYPE_REMOVE_JURISDICTION",
 		17: "COMMAND_TYPE_JOIN_HUB",
 		18: "COMMAND_TYPE_LEAVE_HUB",
+		19: "COMMAND_TYPE_ADD_DOCUMENT_SIGNER",
+		20: "COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER",
+		21: "COMMAND_TYPE_SET_SHC_ISSUER",
+		22: "COMMAND_TYPE_REVOKE_SHC",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED":         0,
-		"COMMAND_TYPE_UPSERT_JURISDICTION": 1,
-		"COMMAND_TYPE_ADD_KEY":             2,
-		"COMMAND_TYPE_SET_KEY_STATE":       3,
-		"COMMAND_TYPE_PROPOSE_AGREEMENT":   4,
-		"COMMAND_TYPE_ACCEPT_AGREEMENT":    5,
-		"COMMAND_TYPE_SUSPEND_AGREEMENT":   6,
-		"COMMAND_TYPE_TERMINATE_AGREEMENT": 7,
-		"COMMAND_TYPE_REVOKE_CODE":         8,
-		"COMMAND_TYPE_UPSERT_MEMBER":       9,
-		"COMMAND_TYPE_REMOVE_MEMBER":       10,
-		"COMMAND_TYPE_GENESIS":             11,
-		"COMMAND_TYPE_ADD_ADMIN_KEY":       12,
-		"COMMAND_TYPE_REVOKE_ADMIN_KEY":    13,
-		"COMMAND_TYPE_SET_NATIONAL_QUORUM": 14,
-		"COMMAND_TYPE_IMPOSE_AGREEMENT":    15,
-		"COMMAND_TYPE_REMOVE_JURISDICTION": 16,
-		"COMMAND_TYPE_JOIN_HUB":            17,
-		"COMMAND_TYPE_LEAVE_HUB":           18,
+		"COMMAND_TYPE_UNSPECIFIED":            0,
+		"COMMAND_TYPE_UPSERT_JURISDICTION":    1,
+		"COMMAND_TYPE_ADD_KEY":                2,
+		"COMMAND_TYPE_SET_KEY_STATE":          3,
+		"COMMAND_TYPE_PROPOSE_AGREEMENT":      4,
+		"COMMAND_TYPE_ACCEPT_AGREEMENT":       5,
+		"COMMAND_TYPE_SUSPEND_AGREEMENT":      6,
+		"COMMAND_TYPE_TERMINATE_AGREEMENT":    7,
+		"COMMAND_TYPE_REVOKE_CODE":            8,
+		"COMMAND_TYPE_UPSERT_MEMBER":          9,
+		"COMMAND_TYPE_REMOVE_MEMBER":          10,
+		"COMMAND_TYPE_GENESIS":                11,
+		"COMMAND_TYPE_ADD_ADMIN_KEY":          12,
+		"COMMAND_TYPE_REVOKE_ADMIN_KEY":       13,
+		"COMMAND_TYPE_SET_NATIONAL_QUORUM":    14,
+		"COMMAND_TYPE_IMPOSE_AGREEMENT":       15,
+		"COMMAND_TYPE_REMOVE_JURISDICTION":    16,
+		"COMMAND_TYPE_JOIN_HUB":               17,
+		"COMMAND_TYPE_LEAVE_HUB":              18,
+		"COMMAND_TYPE_ADD_DOCUMENT_SIGNER":    19,
+		"COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER": 20,
+		"COMMAND_TYPE_SET_SHC_ISSUER":         21,
+		"COMMAND_TYPE_REVOKE_SHC":             22,
 	}
 )
 
@@ -871,9 +883,13 @@ type RegistrySnapshot struct {
 	// Every command applied since genesis, accepted or rejected, in order.
 	Audit []*AuditRecord `protobuf:"bytes,11,rep,name=audit,proto3" json:"audit,omitempty"`
 	// SHA-256 hash chain head over the audit records (see AuditRecord.chain).
-	ChainHead     []byte `protobuf:"bytes,12,opt,name=chain_head,json=chainHead,proto3" json:"chain_head,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ChainHead []byte `protobuf:"bytes,12,opt,name=chain_head,json=chainHead,proto3" json:"chain_head,omitempty"`
+	// Foreign trust material (issue 4): EU DCC document signer certificates
+	// and SMART Health Card issuers, each under its XX-<ISO 3166> jurisdiction.
+	DocumentSigners []*DocumentSigner `protobuf:"bytes,13,rep,name=document_signers,json=documentSigners,proto3" json:"document_signers,omitempty"`
+	ShcIssuers      []*ShcIssuer      `protobuf:"bytes,14,rep,name=shc_issuers,json=shcIssuers,proto3" json:"shc_issuers,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegistrySnapshot) Reset() {
@@ -990,6 +1006,392 @@ func (x *RegistrySnapshot) GetChainHead() []byte {
 	return nil
 }
 
+func (x *RegistrySnapshot) GetDocumentSigners() []*DocumentSigner {
+	if x != nil {
+		return x.DocumentSigners
+	}
+	return nil
+}
+
+func (x *RegistrySnapshot) GetShcIssuers() []*ShcIssuer {
+	if x != nil {
+		return x.ShcIssuers
+	}
+	return nil
+}
+
+// DocumentSigner is an EU DCC document signer certificate (DSC) registered
+// for a foreign jurisdiction.
+type DocumentSigner struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DCC kid: the first 8 bytes of SHA-256 over the DER certificate.
+	Kid          []byte `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	Jurisdiction string `protobuf:"bytes,2,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	// The X.509 certificate, DER.
+	Der           []byte `protobuf:"bytes,3,opt,name=der,proto3" json:"der,omitempty"`
+	Revoked       bool   `protobuf:"varint,4,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DocumentSigner) Reset() {
+	*x = DocumentSigner{}
+	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DocumentSigner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DocumentSigner) ProtoMessage() {}
+
+func (x *DocumentSigner) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DocumentSigner.ProtoReflect.Descriptor instead.
+func (*DocumentSigner) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DocumentSigner) GetKid() []byte {
+	if x != nil {
+		return x.Kid
+	}
+	return nil
+}
+
+func (x *DocumentSigner) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *DocumentSigner) GetDer() []byte {
+	if x != nil {
+		return x.Der
+	}
+	return nil
+}
+
+func (x *DocumentSigner) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+// ShcIssuer is a SMART Health Cards issuer (its iss URL) registered for a
+// foreign jurisdiction, with its JWKS and revoked rids.
+type ShcIssuer struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Url          string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Jurisdiction string                 `protobuf:"bytes,2,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	// The issuer's public JWKS (RFC 7517 JSON); ES256 keys only.
+	Jwks []byte `protobuf:"bytes,3,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	// Revoked rids, "<kid>.<rid>" (SMART Health Cards revocation).
+	Revoked       []string `protobuf:"bytes,4,rep,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShcIssuer) Reset() {
+	*x = ShcIssuer{}
+	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShcIssuer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShcIssuer) ProtoMessage() {}
+
+func (x *ShcIssuer) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShcIssuer.ProtoReflect.Descriptor instead.
+func (*ShcIssuer) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ShcIssuer) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ShcIssuer) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *ShcIssuer) GetJwks() []byte {
+	if x != nil {
+		return x.Jwks
+	}
+	return nil
+}
+
+func (x *ShcIssuer) GetRevoked() []string {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
+// AddDocumentSigner registers a DSC for a foreign jurisdiction.
+type AddDocumentSigner struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdiction  string                 `protobuf:"bytes,1,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	Der           []byte                 `protobuf:"bytes,2,opt,name=der,proto3" json:"der,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddDocumentSigner) Reset() {
+	*x = AddDocumentSigner{}
+	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddDocumentSigner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddDocumentSigner) ProtoMessage() {}
+
+func (x *AddDocumentSigner) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddDocumentSigner.ProtoReflect.Descriptor instead.
+func (*AddDocumentSigner) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AddDocumentSigner) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *AddDocumentSigner) GetDer() []byte {
+	if x != nil {
+		return x.Der
+	}
+	return nil
+}
+
+// RevokeDocumentSigner revokes a DSC by its SHA-256 over DER (hex).
+type RevokeDocumentSigner struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kid           []byte                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	DerSha256     []byte                 `protobuf:"bytes,2,opt,name=der_sha256,json=derSha256,proto3" json:"der_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeDocumentSigner) Reset() {
+	*x = RevokeDocumentSigner{}
+	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeDocumentSigner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeDocumentSigner) ProtoMessage() {}
+
+func (x *RevokeDocumentSigner) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeDocumentSigner.ProtoReflect.Descriptor instead.
+func (*RevokeDocumentSigner) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RevokeDocumentSigner) GetKid() []byte {
+	if x != nil {
+		return x.Kid
+	}
+	return nil
+}
+
+func (x *RevokeDocumentSigner) GetDerSha256() []byte {
+	if x != nil {
+		return x.DerSha256
+	}
+	return nil
+}
+
+// SetShcIssuer registers or replaces an SHC issuer's JWKS.
+type SetShcIssuer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jurisdiction  string                 `protobuf:"bytes,1,opt,name=jurisdiction,proto3" json:"jurisdiction,omitempty"`
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	Jwks          []byte                 `protobuf:"bytes,3,opt,name=jwks,proto3" json:"jwks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetShcIssuer) Reset() {
+	*x = SetShcIssuer{}
+	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetShcIssuer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetShcIssuer) ProtoMessage() {}
+
+func (x *SetShcIssuer) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetShcIssuer.ProtoReflect.Descriptor instead.
+func (*SetShcIssuer) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetShcIssuer) GetJurisdiction() string {
+	if x != nil {
+		return x.Jurisdiction
+	}
+	return ""
+}
+
+func (x *SetShcIssuer) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SetShcIssuer) GetJwks() []byte {
+	if x != nil {
+		return x.Jwks
+	}
+	return nil
+}
+
+// RevokeShc revokes one rid of one SHC issuer key.
+type RevokeShc struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	Kid           string                 `protobuf:"bytes,2,opt,name=kid,proto3" json:"kid,omitempty"`
+	Rid           string                 `protobuf:"bytes,3,opt,name=rid,proto3" json:"rid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeShc) Reset() {
+	*x = RevokeShc{}
+	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeShc) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeShc) ProtoMessage() {}
+
+func (x *RevokeShc) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeShc.ProtoReflect.Descriptor instead.
+func (*RevokeShc) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RevokeShc) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *RevokeShc) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *RevokeShc) GetRid() string {
+	if x != nil {
+		return x.Rid
+	}
+	return ""
+}
+
 // AdminKey is a public JWK that signs registry commands: a national admin's
 // (jurisdiction "000000") or one jurisdiction's admin's. Admin keys are
 // distinct from issuer keys; neither can stand in for the other.
@@ -1011,7 +1413,7 @@ type AdminKey struct {
 
 func (x *AdminKey) Reset() {
 	*x = AdminKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	mi := &file_roam_v1_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1425,7 @@ func (x *AdminKey) String() string {
 func (*AdminKey) ProtoMessage() {}
 
 func (x *AdminKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[8]
+	mi := &file_roam_v1_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1438,7 @@ func (x *AdminKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminKey.ProtoReflect.Descriptor instead.
 func (*AdminKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{8}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AdminKey) GetKid() string {
@@ -1094,7 +1496,7 @@ type HubMember struct {
 
 func (x *HubMember) Reset() {
 	*x = HubMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	mi := &file_roam_v1_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1508,7 @@ func (x *HubMember) String() string {
 func (*HubMember) ProtoMessage() {}
 
 func (x *HubMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[9]
+	mi := &file_roam_v1_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1521,7 @@ func (x *HubMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HubMember.ProtoReflect.Descriptor instead.
 func (*HubMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{9}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HubMember) GetJurisdiction() string {
@@ -1154,7 +1556,7 @@ type SeenCommand struct {
 
 func (x *SeenCommand) Reset() {
 	*x = SeenCommand{}
-	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	mi := &file_roam_v1_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1568,7 @@ func (x *SeenCommand) String() string {
 func (*SeenCommand) ProtoMessage() {}
 
 func (x *SeenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[10]
+	mi := &file_roam_v1_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1581,7 @@ func (x *SeenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeenCommand.ProtoReflect.Descriptor instead.
 func (*SeenCommand) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{10}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SeenCommand) GetId() string {
@@ -1224,7 +1626,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	mi := &file_roam_v1_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1638,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[11]
+	mi := &file_roam_v1_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1651,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{11}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuditRecord) GetIndex() uint64 {
@@ -1341,7 +1743,7 @@ type SignedCommand struct {
 
 func (x *SignedCommand) Reset() {
 	*x = SignedCommand{}
-	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	mi := &file_roam_v1_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1755,7 @@ func (x *SignedCommand) String() string {
 func (*SignedCommand) ProtoMessage() {}
 
 func (x *SignedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[12]
+	mi := &file_roam_v1_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1768,7 @@ func (x *SignedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedCommand.ProtoReflect.Descriptor instead.
 func (*SignedCommand) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{12}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SignedCommand) GetSignatures() []string {
@@ -1391,7 +1793,7 @@ type CommandPayload struct {
 
 func (x *CommandPayload) Reset() {
 	*x = CommandPayload{}
-	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	mi := &file_roam_v1_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1805,7 @@ func (x *CommandPayload) String() string {
 func (*CommandPayload) ProtoMessage() {}
 
 func (x *CommandPayload) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[13]
+	mi := &file_roam_v1_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1818,7 @@ func (x *CommandPayload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandPayload.ProtoReflect.Descriptor instead.
 func (*CommandPayload) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{13}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CommandPayload) GetId() string {
@@ -1452,7 +1854,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_roam_v1_registry_proto_msgTypes[14]
+	mi := &file_roam_v1_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1866,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[14]
+	mi := &file_roam_v1_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1879,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{14}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Command) GetType() CommandType {
@@ -1504,7 +1906,7 @@ type UpsertJurisdiction struct {
 
 func (x *UpsertJurisdiction) Reset() {
 	*x = UpsertJurisdiction{}
-	mi := &file_roam_v1_registry_proto_msgTypes[15]
+	mi := &file_roam_v1_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1918,7 @@ func (x *UpsertJurisdiction) String() string {
 func (*UpsertJurisdiction) ProtoMessage() {}
 
 func (x *UpsertJurisdiction) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[15]
+	mi := &file_roam_v1_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1931,7 @@ func (x *UpsertJurisdiction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertJurisdiction.ProtoReflect.Descriptor instead.
 func (*UpsertJurisdiction) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{15}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpsertJurisdiction) GetJurisdiction() *Jurisdiction {
@@ -1549,7 +1951,7 @@ type AddKey struct {
 
 func (x *AddKey) Reset() {
 	*x = AddKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[16]
+	mi := &file_roam_v1_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1963,7 @@ func (x *AddKey) String() string {
 func (*AddKey) ProtoMessage() {}
 
 func (x *AddKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[16]
+	mi := &file_roam_v1_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1976,7 @@ func (x *AddKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKey.ProtoReflect.Descriptor instead.
 func (*AddKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{16}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddKey) GetKey() *IssuerKey {
@@ -1597,7 +1999,7 @@ type SetKeyState struct {
 
 func (x *SetKeyState) Reset() {
 	*x = SetKeyState{}
-	mi := &file_roam_v1_registry_proto_msgTypes[17]
+	mi := &file_roam_v1_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +2011,7 @@ func (x *SetKeyState) String() string {
 func (*SetKeyState) ProtoMessage() {}
 
 func (x *SetKeyState) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[17]
+	mi := &file_roam_v1_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +2024,7 @@ func (x *SetKeyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetKeyState.ProtoReflect.Descriptor instead.
 func (*SetKeyState) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{17}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetKeyState) GetKid() string {
@@ -1665,7 +2067,7 @@ type ProposeAgreement struct {
 
 func (x *ProposeAgreement) Reset() {
 	*x = ProposeAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[18]
+	mi := &file_roam_v1_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1677,7 +2079,7 @@ func (x *ProposeAgreement) String() string {
 func (*ProposeAgreement) ProtoMessage() {}
 
 func (x *ProposeAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[18]
+	mi := &file_roam_v1_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1690,7 +2092,7 @@ func (x *ProposeAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeAgreement.ProtoReflect.Descriptor instead.
 func (*ProposeAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{18}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProposeAgreement) GetHost() string {
@@ -1758,7 +2160,7 @@ type AcceptAgreement struct {
 
 func (x *AcceptAgreement) Reset() {
 	*x = AcceptAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[19]
+	mi := &file_roam_v1_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2172,7 @@ func (x *AcceptAgreement) String() string {
 func (*AcceptAgreement) ProtoMessage() {}
 
 func (x *AcceptAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[19]
+	mi := &file_roam_v1_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2185,7 @@ func (x *AcceptAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptAgreement.ProtoReflect.Descriptor instead.
 func (*AcceptAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{19}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AcceptAgreement) GetId() string {
@@ -1827,7 +2229,7 @@ type SuspendAgreement struct {
 
 func (x *SuspendAgreement) Reset() {
 	*x = SuspendAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[20]
+	mi := &file_roam_v1_registry_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +2241,7 @@ func (x *SuspendAgreement) String() string {
 func (*SuspendAgreement) ProtoMessage() {}
 
 func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[20]
+	mi := &file_roam_v1_registry_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +2254,7 @@ func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAgreement.ProtoReflect.Descriptor instead.
 func (*SuspendAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{20}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SuspendAgreement) GetId() string {
@@ -1896,7 +2298,7 @@ type TerminateAgreement struct {
 
 func (x *TerminateAgreement) Reset() {
 	*x = TerminateAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[21]
+	mi := &file_roam_v1_registry_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2310,7 @@ func (x *TerminateAgreement) String() string {
 func (*TerminateAgreement) ProtoMessage() {}
 
 func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[21]
+	mi := &file_roam_v1_registry_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2323,7 @@ func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateAgreement.ProtoReflect.Descriptor instead.
 func (*TerminateAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{21}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TerminateAgreement) GetId() string {
@@ -1964,7 +2366,7 @@ type RevokeCode struct {
 
 func (x *RevokeCode) Reset() {
 	*x = RevokeCode{}
-	mi := &file_roam_v1_registry_proto_msgTypes[22]
+	mi := &file_roam_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2378,7 @@ func (x *RevokeCode) String() string {
 func (*RevokeCode) ProtoMessage() {}
 
 func (x *RevokeCode) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[22]
+	mi := &file_roam_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2391,7 @@ func (x *RevokeCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCode.ProtoReflect.Descriptor instead.
 func (*RevokeCode) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{22}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RevokeCode) GetJurisdiction() string {
@@ -2023,7 +2425,7 @@ type UpsertMember struct {
 
 func (x *UpsertMember) Reset() {
 	*x = UpsertMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[23]
+	mi := &file_roam_v1_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2437,7 @@ func (x *UpsertMember) String() string {
 func (*UpsertMember) ProtoMessage() {}
 
 func (x *UpsertMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[23]
+	mi := &file_roam_v1_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2450,7 @@ func (x *UpsertMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertMember.ProtoReflect.Descriptor instead.
 func (*UpsertMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{23}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpsertMember) GetMember() *Member {
@@ -2068,7 +2470,7 @@ type RemoveMember struct {
 
 func (x *RemoveMember) Reset() {
 	*x = RemoveMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[24]
+	mi := &file_roam_v1_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2482,7 @@ func (x *RemoveMember) String() string {
 func (*RemoveMember) ProtoMessage() {}
 
 func (x *RemoveMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[24]
+	mi := &file_roam_v1_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2495,7 @@ func (x *RemoveMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMember.ProtoReflect.Descriptor instead.
 func (*RemoveMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{24}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveMember) GetNodeId() string {
@@ -2116,7 +2518,7 @@ type Genesis struct {
 
 func (x *Genesis) Reset() {
 	*x = Genesis{}
-	mi := &file_roam_v1_registry_proto_msgTypes[25]
+	mi := &file_roam_v1_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2530,7 @@ func (x *Genesis) String() string {
 func (*Genesis) ProtoMessage() {}
 
 func (x *Genesis) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[25]
+	mi := &file_roam_v1_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2543,7 @@ func (x *Genesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
 func (*Genesis) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{25}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Genesis) GetNationalAdmins() []*AdminKey {
@@ -2169,7 +2571,7 @@ type AddAdminKey struct {
 
 func (x *AddAdminKey) Reset() {
 	*x = AddAdminKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	mi := &file_roam_v1_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2583,7 @@ func (x *AddAdminKey) String() string {
 func (*AddAdminKey) ProtoMessage() {}
 
 func (x *AddAdminKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	mi := &file_roam_v1_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2596,7 @@ func (x *AddAdminKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAdminKey.ProtoReflect.Descriptor instead.
 func (*AddAdminKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{26}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddAdminKey) GetKey() *AdminKey {
@@ -2216,7 +2618,7 @@ type RevokeAdminKey struct {
 
 func (x *RevokeAdminKey) Reset() {
 	*x = RevokeAdminKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	mi := &file_roam_v1_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2630,7 @@ func (x *RevokeAdminKey) String() string {
 func (*RevokeAdminKey) ProtoMessage() {}
 
 func (x *RevokeAdminKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	mi := &file_roam_v1_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2643,7 @@ func (x *RevokeAdminKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminKey.ProtoReflect.Descriptor instead.
 func (*RevokeAdminKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{27}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeAdminKey) GetKid() string {
@@ -2261,7 +2663,7 @@ type SetNationalQuorum struct {
 
 func (x *SetNationalQuorum) Reset() {
 	*x = SetNationalQuorum{}
-	mi := &file_roam_v1_registry_proto_msgTypes[28]
+	mi := &file_roam_v1_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2675,7 @@ func (x *SetNationalQuorum) String() string {
 func (*SetNationalQuorum) ProtoMessage() {}
 
 func (x *SetNationalQuorum) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[28]
+	mi := &file_roam_v1_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2688,7 @@ func (x *SetNationalQuorum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNationalQuorum.ProtoReflect.Descriptor instead.
 func (*SetNationalQuorum) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{28}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetNationalQuorum) GetQuorum() uint32 {
@@ -2311,7 +2713,7 @@ type ImposeAgreement struct {
 
 func (x *ImposeAgreement) Reset() {
 	*x = ImposeAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[29]
+	mi := &file_roam_v1_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2725,7 @@ func (x *ImposeAgreement) String() string {
 func (*ImposeAgreement) ProtoMessage() {}
 
 func (x *ImposeAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[29]
+	mi := &file_roam_v1_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2738,7 @@ func (x *ImposeAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImposeAgreement.ProtoReflect.Descriptor instead.
 func (*ImposeAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{29}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ImposeAgreement) GetHost() string {
@@ -2385,7 +2787,7 @@ type RemoveJurisdiction struct {
 
 func (x *RemoveJurisdiction) Reset() {
 	*x = RemoveJurisdiction{}
-	mi := &file_roam_v1_registry_proto_msgTypes[30]
+	mi := &file_roam_v1_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2799,7 @@ func (x *RemoveJurisdiction) String() string {
 func (*RemoveJurisdiction) ProtoMessage() {}
 
 func (x *RemoveJurisdiction) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[30]
+	mi := &file_roam_v1_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2812,7 @@ func (x *RemoveJurisdiction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJurisdiction.ProtoReflect.Descriptor instead.
 func (*RemoveJurisdiction) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{30}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveJurisdiction) GetId() string {
@@ -2434,7 +2836,7 @@ type JoinHub struct {
 
 func (x *JoinHub) Reset() {
 	*x = JoinHub{}
-	mi := &file_roam_v1_registry_proto_msgTypes[31]
+	mi := &file_roam_v1_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +2848,7 @@ func (x *JoinHub) String() string {
 func (*JoinHub) ProtoMessage() {}
 
 func (x *JoinHub) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[31]
+	mi := &file_roam_v1_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +2861,7 @@ func (x *JoinHub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinHub.ProtoReflect.Descriptor instead.
 func (*JoinHub) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{31}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *JoinHub) GetJurisdiction() string {
@@ -2493,7 +2895,7 @@ type LeaveHub struct {
 
 func (x *LeaveHub) Reset() {
 	*x = LeaveHub{}
-	mi := &file_roam_v1_registry_proto_msgTypes[32]
+	mi := &file_roam_v1_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2907,7 @@ func (x *LeaveHub) String() string {
 func (*LeaveHub) ProtoMessage() {}
 
 func (x *LeaveHub) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[32]
+	mi := &file_roam_v1_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2920,7 @@ func (x *LeaveHub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveHub.ProtoReflect.Descriptor instead.
 func (*LeaveHub) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{32}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LeaveHub) GetJurisdiction() string {
@@ -2587,7 +2989,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12\x17\n" +
 	"\acode_id\x18\x02 \x01(\tR\x06codeId\x12\x1d\n" +
 	"\n" +
-	"revoked_at\x18\x03 \x01(\x03R\trevokedAt\"\xbd\x04\n" +
+	"revoked_at\x18\x03 \x01(\x03R\trevokedAt\"\xb6\x05\n" +
 	"\x10RegistrySnapshot\x12;\n" +
 	"\rjurisdictions\x18\x01 \x03(\v2\x15.roam.v1.JurisdictionR\rjurisdictions\x12&\n" +
 	"\x04keys\x18\x02 \x03(\v2\x12.roam.v1.IssuerKeyR\x04keys\x122\n" +
@@ -2606,7 +3008,35 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	" \x03(\v2\x14.roam.v1.SeenCommandR\fseenCommands\x12*\n" +
 	"\x05audit\x18\v \x03(\v2\x14.roam.v1.AuditRecordR\x05audit\x12\x1d\n" +
 	"\n" +
-	"chain_head\x18\f \x01(\fR\tchainHead\"\x96\x01\n" +
+	"chain_head\x18\f \x01(\fR\tchainHead\x12B\n" +
+	"\x10document_signers\x18\r \x03(\v2\x17.roam.v1.DocumentSignerR\x0fdocumentSigners\x123\n" +
+	"\vshc_issuers\x18\x0e \x03(\v2\x12.roam.v1.ShcIssuerR\n" +
+	"shcIssuers\"r\n" +
+	"\x0eDocumentSigner\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\fR\x03kid\x12\"\n" +
+	"\fjurisdiction\x18\x02 \x01(\tR\fjurisdiction\x12\x10\n" +
+	"\x03der\x18\x03 \x01(\fR\x03der\x12\x18\n" +
+	"\arevoked\x18\x04 \x01(\bR\arevoked\"o\n" +
+	"\tShcIssuer\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\"\n" +
+	"\fjurisdiction\x18\x02 \x01(\tR\fjurisdiction\x12\x12\n" +
+	"\x04jwks\x18\x03 \x01(\fR\x04jwks\x12\x18\n" +
+	"\arevoked\x18\x04 \x03(\tR\arevoked\"I\n" +
+	"\x11AddDocumentSigner\x12\"\n" +
+	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12\x10\n" +
+	"\x03der\x18\x02 \x01(\fR\x03der\"G\n" +
+	"\x14RevokeDocumentSigner\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\fR\x03kid\x12\x1d\n" +
+	"\n" +
+	"der_sha256\x18\x02 \x01(\fR\tderSha256\"X\n" +
+	"\fSetShcIssuer\x12\"\n" +
+	"\fjurisdiction\x18\x01 \x01(\tR\fjurisdiction\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x12\n" +
+	"\x04jwks\x18\x03 \x01(\fR\x04jwks\"A\n" +
+	"\tRevokeShc\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x10\n" +
+	"\x03kid\x18\x02 \x01(\tR\x03kid\x12\x10\n" +
+	"\x03rid\x18\x03 \x01(\tR\x03rid\"\x96\x01\n" +
 	"\bAdminKey\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\"\n" +
 	"\fjurisdiction\x18\x02 \x01(\tR\fjurisdiction\x12\x10\n" +
@@ -2724,7 +3154,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x16AGREEMENT_STATE_ACTIVE\x10\x02\x12\x1d\n" +
 	"\x19AGREEMENT_STATE_SUSPENDED\x10\x03\x12\x1e\n" +
 	"\x1aAGREEMENT_STATE_TERMINATED\x10\x04\x12\x1b\n" +
-	"\x17AGREEMENT_STATE_EXPIRED\x10\x05*\xfd\x04\n" +
+	"\x17AGREEMENT_STATE_EXPIRED\x10\x05*\x8a\x06\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12$\n" +
 	" COMMAND_TYPE_UPSERT_JURISDICTION\x10\x01\x12\x18\n" +
@@ -2745,7 +3175,11 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x1dCOMMAND_TYPE_IMPOSE_AGREEMENT\x10\x0f\x12$\n" +
 	" COMMAND_TYPE_REMOVE_JURISDICTION\x10\x10\x12\x19\n" +
 	"\x15COMMAND_TYPE_JOIN_HUB\x10\x11\x12\x1a\n" +
-	"\x16COMMAND_TYPE_LEAVE_HUB\x10\x12B6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
+	"\x16COMMAND_TYPE_LEAVE_HUB\x10\x12\x12$\n" +
+	" COMMAND_TYPE_ADD_DOCUMENT_SIGNER\x10\x13\x12'\n" +
+	"#COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER\x10\x14\x12\x1f\n" +
+	"\x1bCOMMAND_TYPE_SET_SHC_ISSUER\x10\x15\x12\x1b\n" +
+	"\x17COMMAND_TYPE_REVOKE_SHC\x10\x16B6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
 
 var (
 	file_roam_v1_registry_proto_rawDescOnce sync.Once
@@ -2760,44 +3194,50 @@ func file_roam_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_roam_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_roam_v1_registry_proto_goTypes = []any{
-	(KeyState)(0),              // 0: roam.v1.KeyState
-	(AgreementState)(0),        // 1: roam.v1.AgreementState
-	(CommandType)(0),           // 2: roam.v1.CommandType
-	(*Jurisdiction)(nil),       // 3: roam.v1.Jurisdiction
-	(*IssuerKey)(nil),          // 4: roam.v1.IssuerKey
-	(*AgreementTerms)(nil),     // 5: roam.v1.AgreementTerms
-	(*Agreement)(nil),          // 6: roam.v1.Agreement
-	(*AgreementProposal)(nil),  // 7: roam.v1.AgreementProposal
-	(*Member)(nil),             // 8: roam.v1.Member
-	(*RevokedCode)(nil),        // 9: roam.v1.RevokedCode
-	(*RegistrySnapshot)(nil),   // 10: roam.v1.RegistrySnapshot
-	(*AdminKey)(nil),           // 11: roam.v1.AdminKey
-	(*HubMember)(nil),          // 12: roam.v1.HubMember
-	(*SeenCommand)(nil),        // 13: roam.v1.SeenCommand
-	(*AuditRecord)(nil),        // 14: roam.v1.AuditRecord
-	(*SignedCommand)(nil),      // 15: roam.v1.SignedCommand
-	(*CommandPayload)(nil),     // 16: roam.v1.CommandPayload
-	(*Command)(nil),            // 17: roam.v1.Command
-	(*UpsertJurisdiction)(nil), // 18: roam.v1.UpsertJurisdiction
-	(*AddKey)(nil),             // 19: roam.v1.AddKey
-	(*SetKeyState)(nil),        // 20: roam.v1.SetKeyState
-	(*ProposeAgreement)(nil),   // 21: roam.v1.ProposeAgreement
-	(*AcceptAgreement)(nil),    // 22: roam.v1.AcceptAgreement
-	(*SuspendAgreement)(nil),   // 23: roam.v1.SuspendAgreement
-	(*TerminateAgreement)(nil), // 24: roam.v1.TerminateAgreement
-	(*RevokeCode)(nil),         // 25: roam.v1.RevokeCode
-	(*UpsertMember)(nil),       // 26: roam.v1.UpsertMember
-	(*RemoveMember)(nil),       // 27: roam.v1.RemoveMember
-	(*Genesis)(nil),            // 28: roam.v1.Genesis
-	(*AddAdminKey)(nil),        // 29: roam.v1.AddAdminKey
-	(*RevokeAdminKey)(nil),     // 30: roam.v1.RevokeAdminKey
-	(*SetNationalQuorum)(nil),  // 31: roam.v1.SetNationalQuorum
-	(*ImposeAgreement)(nil),    // 32: roam.v1.ImposeAgreement
-	(*RemoveJurisdiction)(nil), // 33: roam.v1.RemoveJurisdiction
-	(*JoinHub)(nil),            // 34: roam.v1.JoinHub
-	(*LeaveHub)(nil),           // 35: roam.v1.LeaveHub
+	(KeyState)(0),                // 0: roam.v1.KeyState
+	(AgreementState)(0),          // 1: roam.v1.AgreementState
+	(CommandType)(0),             // 2: roam.v1.CommandType
+	(*Jurisdiction)(nil),         // 3: roam.v1.Jurisdiction
+	(*IssuerKey)(nil),            // 4: roam.v1.IssuerKey
+	(*AgreementTerms)(nil),       // 5: roam.v1.AgreementTerms
+	(*Agreement)(nil),            // 6: roam.v1.Agreement
+	(*AgreementProposal)(nil),    // 7: roam.v1.AgreementProposal
+	(*Member)(nil),               // 8: roam.v1.Member
+	(*RevokedCode)(nil),          // 9: roam.v1.RevokedCode
+	(*RegistrySnapshot)(nil),     // 10: roam.v1.RegistrySnapshot
+	(*DocumentSigner)(nil),       // 11: roam.v1.DocumentSigner
+	(*ShcIssuer)(nil),            // 12: roam.v1.ShcIssuer
+	(*AddDocumentSigner)(nil),    // 13: roam.v1.AddDocumentSigner
+	(*RevokeDocumentSigner)(nil), // 14: roam.v1.RevokeDocumentSigner
+	(*SetShcIssuer)(nil),         // 15: roam.v1.SetShcIssuer
+	(*RevokeShc)(nil),            // 16: roam.v1.RevokeShc
+	(*AdminKey)(nil),             // 17: roam.v1.AdminKey
+	(*HubMember)(nil),            // 18: roam.v1.HubMember
+	(*SeenCommand)(nil),          // 19: roam.v1.SeenCommand
+	(*AuditRecord)(nil),          // 20: roam.v1.AuditRecord
+	(*SignedCommand)(nil),        // 21: roam.v1.SignedCommand
+	(*CommandPayload)(nil),       // 22: roam.v1.CommandPayload
+	(*Command)(nil),              // 23: roam.v1.Command
+	(*UpsertJurisdiction)(nil),   // 24: roam.v1.UpsertJurisdiction
+	(*AddKey)(nil),               // 25: roam.v1.AddKey
+	(*SetKeyState)(nil),          // 26: roam.v1.SetKeyState
+	(*ProposeAgreement)(nil),     // 27: roam.v1.ProposeAgreement
+	(*AcceptAgreement)(nil),      // 28: roam.v1.AcceptAgreement
+	(*SuspendAgreement)(nil),     // 29: roam.v1.SuspendAgreement
+	(*TerminateAgreement)(nil),   // 30: roam.v1.TerminateAgreement
+	(*RevokeCode)(nil),           // 31: roam.v1.RevokeCode
+	(*UpsertMember)(nil),         // 32: roam.v1.UpsertMember
+	(*RemoveMember)(nil),         // 33: roam.v1.RemoveMember
+	(*Genesis)(nil),              // 34: roam.v1.Genesis
+	(*AddAdminKey)(nil),          // 35: roam.v1.AddAdminKey
+	(*RevokeAdminKey)(nil),       // 36: roam.v1.RevokeAdminKey
+	(*SetNationalQuorum)(nil),    // 37: roam.v1.SetNationalQuorum
+	(*ImposeAgreement)(nil),      // 38: roam.v1.ImposeAgreement
+	(*RemoveJurisdiction)(nil),   // 39: roam.v1.RemoveJurisdiction
+	(*JoinHub)(nil),              // 40: roam.v1.JoinHub
+	(*LeaveHub)(nil),             // 41: roam.v1.LeaveHub
 }
 var file_roam_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: roam.v1.IssuerKey.state:type_name -> roam.v1.KeyState
@@ -2810,28 +3250,30 @@ var file_roam_v1_registry_proto_depIdxs = []int32{
 	6,  // 7: roam.v1.RegistrySnapshot.agreements:type_name -> roam.v1.Agreement
 	8,  // 8: roam.v1.RegistrySnapshot.members:type_name -> roam.v1.Member
 	9,  // 9: roam.v1.RegistrySnapshot.revoked_codes:type_name -> roam.v1.RevokedCode
-	11, // 10: roam.v1.RegistrySnapshot.admin_keys:type_name -> roam.v1.AdminKey
-	12, // 11: roam.v1.RegistrySnapshot.hub_members:type_name -> roam.v1.HubMember
-	13, // 12: roam.v1.RegistrySnapshot.seen_commands:type_name -> roam.v1.SeenCommand
-	14, // 13: roam.v1.RegistrySnapshot.audit:type_name -> roam.v1.AuditRecord
-	5,  // 14: roam.v1.HubMember.terms:type_name -> roam.v1.AgreementTerms
-	2,  // 15: roam.v1.AuditRecord.type:type_name -> roam.v1.CommandType
-	17, // 16: roam.v1.CommandPayload.command:type_name -> roam.v1.Command
-	2,  // 17: roam.v1.Command.type:type_name -> roam.v1.CommandType
-	3,  // 18: roam.v1.UpsertJurisdiction.jurisdiction:type_name -> roam.v1.Jurisdiction
-	4,  // 19: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
-	0,  // 20: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
-	5,  // 21: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
-	8,  // 22: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
-	11, // 23: roam.v1.Genesis.national_admins:type_name -> roam.v1.AdminKey
-	11, // 24: roam.v1.AddAdminKey.key:type_name -> roam.v1.AdminKey
-	5,  // 25: roam.v1.ImposeAgreement.terms:type_name -> roam.v1.AgreementTerms
-	5,  // 26: roam.v1.JoinHub.terms:type_name -> roam.v1.AgreementTerms
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	17, // 10: roam.v1.RegistrySnapshot.admin_keys:type_name -> roam.v1.AdminKey
+	18, // 11: roam.v1.RegistrySnapshot.hub_members:type_name -> roam.v1.HubMember
+	19, // 12: roam.v1.RegistrySnapshot.seen_commands:type_name -> roam.v1.SeenCommand
+	20, // 13: roam.v1.RegistrySnapshot.audit:type_name -> roam.v1.AuditRecord
+	11, // 14: roam.v1.RegistrySnapshot.document_signers:type_name -> roam.v1.DocumentSigner
+	12, // 15: roam.v1.RegistrySnapshot.shc_issuers:type_name -> roam.v1.ShcIssuer
+	5,  // 16: roam.v1.HubMember.terms:type_name -> roam.v1.AgreementTerms
+	2,  // 17: roam.v1.AuditRecord.type:type_name -> roam.v1.CommandType
+	23, // 18: roam.v1.CommandPayload.command:type_name -> roam.v1.Command
+	2,  // 19: roam.v1.Command.type:type_name -> roam.v1.CommandType
+	3,  // 20: roam.v1.UpsertJurisdiction.jurisdiction:type_name -> roam.v1.Jurisdiction
+	4,  // 21: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
+	0,  // 22: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
+	5,  // 23: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
+	8,  // 24: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
+	17, // 25: roam.v1.Genesis.national_admins:type_name -> roam.v1.AdminKey
+	17, // 26: roam.v1.AddAdminKey.key:type_name -> roam.v1.AdminKey
+	5,  // 27: roam.v1.ImposeAgreement.terms:type_name -> roam.v1.AgreementTerms
+	5,  // 28: roam.v1.JoinHub.terms:type_name -> roam.v1.AgreementTerms
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_roam_v1_registry_proto_init() }
@@ -2845,7 +3287,7 @@ func file_roam_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_v1_registry_proto_rawDesc), len(file_roam_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   33,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
