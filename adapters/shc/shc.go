@@ -68,7 +68,7 @@ type Verifier struct {
 type Stage struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Result is what Verify learnt. Stages lists the stages reached, in order;

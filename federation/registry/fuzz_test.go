@@ -48,6 +48,8 @@ func fuzzRegistry(tb testing.TB) fuzzWorld {
 			accept(AgreementID(zhejiang, henan), 1, henan),
 			&roamv1.JoinHub{Jurisdiction: henan, EffectiveFrom: t0},
 			member("n1", zhejiang),
+			&roamv1.AddDocumentSigner{Jurisdiction: austria, Der: testDSC(tb)},
+			&roamv1.SetShcIssuer{Jurisdiction: austria, Url: testShcIssuer, Jwks: testJWKS(tb)},
 		)
 		fuzzBase = fuzzWorld{snap: snapshotBytes(tb, h.fsm), next: h.idx + 1}
 	})
@@ -73,24 +75,28 @@ func fuzzSeeds(tb testing.TB) map[string][]byte {
 	zjES := fixedKey(tb, "330000-es256", roamjws.ES256)
 	fwd, back := AgreementID(henan, zhejiang), AgreementID(zhejiang, henan)
 	valid := map[roamv1.CommandType][]byte{
-		roamv1.CommandType_COMMAND_TYPE_GENESIS:             fx.genesisEntry(tb),
-		roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION: sign("jur", jur(shanghai, "Shanghai"), n0),
-		roamv1.CommandType_COMMAND_TYPE_REMOVE_JURISDICTION: sign("remove", &roamv1.RemoveJurisdiction{Id: austria}, n0),
-		roamv1.CommandType_COMMAND_TYPE_ADD_ADMIN_KEY:       sign("admin", addAdmin(fx.second.rec), n0),
-		roamv1.CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY:    sign("unadmin", &roamv1.RevokeAdminKey{Kid: fx.of[austria].kid()}, n0),
-		roamv1.CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM: sign("quorum", &roamv1.SetNationalQuorum{Quorum: 3}, fx.quorum()...),
-		roamv1.CommandType_COMMAND_TYPE_ADD_KEY:             sign("key", addKey(zjEd, zhejiang), zj),
-		roamv1.CommandType_COMMAND_TYPE_SET_KEY_STATE:       sign("keystate", setKey(zjES.kid, roamv1.KeyState_KEY_STATE_RETIRED, t0+day), zj),
-		roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:         sign("code", revoke(zhejiang, "AAECAwQFBgcICQoLDA0ODw"), zj),
-		roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT:   sign("propose", propose(beijing, zhejiang, beijing, t0, 0, "green", "yellow"), fx.of[beijing]),
-		roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT:    sign("accept", accept(fwd, 1, zhejiang), zj),
-		roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT:   sign("suspend", suspend(back, henan), hn),
-		roamv1.CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT: sign("terminate", terminate(back, National), n0),
-		roamv1.CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT:    sign("impose", &roamv1.ImposeAgreement{Host: beijing, Issuer: tianjin, EffectiveFrom: t0}, n0),
-		roamv1.CommandType_COMMAND_TYPE_JOIN_HUB:            sign("join", &roamv1.JoinHub{Jurisdiction: zhejiang, EffectiveFrom: t0}, n0),
-		roamv1.CommandType_COMMAND_TYPE_LEAVE_HUB:           sign("leave", &roamv1.LeaveHub{Jurisdiction: henan}, hn),
-		roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:       sign("member", member("n2", henan), n0),
-		roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:       sign("unmember", &roamv1.RemoveMember{NodeId: "n1"}, n0),
+		roamv1.CommandType_COMMAND_TYPE_GENESIS:                fx.genesisEntry(tb),
+		roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION:    sign("jur", jur(shanghai, "Shanghai"), n0),
+		roamv1.CommandType_COMMAND_TYPE_REMOVE_JURISDICTION:    sign("remove", &roamv1.RemoveJurisdiction{Id: austria}, n0),
+		roamv1.CommandType_COMMAND_TYPE_ADD_ADMIN_KEY:          sign("admin", addAdmin(fx.second.rec), n0),
+		roamv1.CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY:       sign("unadmin", &roamv1.RevokeAdminKey{Kid: fx.of[austria].kid()}, n0),
+		roamv1.CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM:    sign("quorum", &roamv1.SetNationalQuorum{Quorum: 3}, fx.quorum()...),
+		roamv1.CommandType_COMMAND_TYPE_ADD_KEY:                sign("key", addKey(zjEd, zhejiang), zj),
+		roamv1.CommandType_COMMAND_TYPE_SET_KEY_STATE:          sign("keystate", setKey(zjES.kid, roamv1.KeyState_KEY_STATE_RETIRED, t0+day), zj),
+		roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:            sign("code", revoke(zhejiang, "AAECAwQFBgcICQoLDA0ODw"), zj),
+		roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT:      sign("propose", propose(beijing, zhejiang, beijing, t0, 0, "green", "yellow"), fx.of[beijing]),
+		roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT:       sign("accept", accept(fwd, 1, zhejiang), zj),
+		roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT:      sign("suspend", suspend(back, henan), hn),
+		roamv1.CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT:    sign("terminate", terminate(back, National), n0),
+		roamv1.CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT:       sign("impose", &roamv1.ImposeAgreement{Host: beijing, Issuer: tianjin, EffectiveFrom: t0}, n0),
+		roamv1.CommandType_COMMAND_TYPE_JOIN_HUB:               sign("join", &roamv1.JoinHub{Jurisdiction: zhejiang, EffectiveFrom: t0}, n0),
+		roamv1.CommandType_COMMAND_TYPE_LEAVE_HUB:              sign("leave", &roamv1.LeaveHub{Jurisdiction: henan}, hn),
+		roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:          sign("member", member("n2", henan), n0),
+		roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:          sign("unmember", &roamv1.RemoveMember{NodeId: "n1"}, n0),
+		roamv1.CommandType_COMMAND_TYPE_ADD_DOCUMENT_SIGNER:    sign("dsc", &roamv1.AddDocumentSigner{Jurisdiction: austria, Der: readTestdata(tb, "foreign/dsc2.der")}, n0),
+		roamv1.CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER: sign("undsc", &roamv1.RevokeDocumentSigner{DerSha256: sha256Of(testDSC(tb))}, n0),
+		roamv1.CommandType_COMMAND_TYPE_SET_SHC_ISSUER:         sign("shc", &roamv1.SetShcIssuer{Jurisdiction: austria, Url: testShcIssuer, Jwks: testJWKS(tb)}, n0),
+		roamv1.CommandType_COMMAND_TYPE_REVOKE_SHC:             sign("unshc", &roamv1.RevokeShc{Url: testShcIssuer, Kid: testShcKid, Rid: "MKmOJ3nd2Mg"}, n0),
 	}
 	seeds := map[string][]byte{}
 	for typ, b := range valid {

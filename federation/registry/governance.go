@@ -322,6 +322,14 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 		return reject(ErrUnauthorized, "withdrawing %s from the hub needs a national or %s admin; signed by %s", c.GetJurisdiction(), c.GetJurisdiction(), sg)
 	case *roamv1.UpsertMember, *roamv1.RemoveMember:
 		return needNational("changing cluster membership")
+	case *roamv1.AddDocumentSigner, *roamv1.RevokeDocumentSigner, *roamv1.SetShcIssuer, *roamv1.RevokeShc:
+		// Foreign trust material: the foreign jurisdiction's admin (the
+		// national platform acting for it, in practice) or a national admin.
+		j := s.foreignJurisdictionOf(m)
+		if national || (j != "" && sg.adminOf(j)) {
+			return nil
+		}
+		return reject(ErrUnauthorized, "changing %s trust material needs a national or %s admin; signed by %s", j, j, sg)
 	}
 	return reject(ErrUnauthorized, "no authority rule for %s", t)
 }

@@ -141,6 +141,10 @@ func authorityMatrix(t *testing.T) []matrixRow {
 		return matrixRow{name: name, typ: typ, host: zhejiang, issuer: zhejiang, setup: setup,
 			cmd: func(string) proto.Message { return cmd }, allow: allow}
 	}
+	at := func(name string, typ roamv1.CommandType, setup func(string) []proto.Message, cmd proto.Message, allow ...string) matrixRow {
+		return matrixRow{name: name, typ: typ, host: austria, issuer: austria, setup: setup,
+			cmd: func(string) proto.Message { return cmd }, allow: allow}
+	}
 	rows := []matrixRow{
 		// Genesis only ever comes first; afterwards even the quorum is
 		// refused, by the state ("already has its genesis"), not authority.
@@ -167,6 +171,20 @@ func authorityMatrix(t *testing.T) []matrixRow {
 				return []proto.Message{&roamv1.JoinHub{Jurisdiction: zhejiang, EffectiveFrom: t0}}
 			},
 			&roamv1.LeaveHub{Jurisdiction: zhejiang}, nat, quo, host, iss),
+		// Foreign trust material: the foreign jurisdiction (Austria) plays
+		// host and issuer.
+		at("add a DCC document signer", roamv1.CommandType_COMMAND_TYPE_ADD_DOCUMENT_SIGNER, none, &roamv1.AddDocumentSigner{Jurisdiction: austria, Der: testDSC(t)}, nat, quo, host, iss),
+		at("revoke a DCC document signer", roamv1.CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER,
+			func(string) []proto.Message {
+				return []proto.Message{&roamv1.AddDocumentSigner{Jurisdiction: austria, Der: testDSC(t)}}
+			},
+			&roamv1.RevokeDocumentSigner{DerSha256: sha256Of(testDSC(t))}, nat, quo, host, iss),
+		at("set an SHC issuer", roamv1.CommandType_COMMAND_TYPE_SET_SHC_ISSUER, none, &roamv1.SetShcIssuer{Jurisdiction: austria, Url: testShcIssuer, Jwks: testJWKS(t)}, nat, quo, host, iss),
+		at("revoke an SHC rid", roamv1.CommandType_COMMAND_TYPE_REVOKE_SHC,
+			func(string) []proto.Message {
+				return []proto.Message{&roamv1.SetShcIssuer{Jurisdiction: austria, Url: testShcIssuer, Jwks: testJWKS(t)}}
+			},
+			&roamv1.RevokeShc{Url: testShcIssuer, Kid: testShcKid, Rid: "MKmOJ3nd2Mg"}, nat, quo, host, iss),
 		zj("add a cluster member", roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER, none, member("n2", zhejiang), nat, quo),
 		zj("remove a cluster member", roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER, none, &roamv1.RemoveMember{NodeId: "n1"}, nat, quo),
 		{

@@ -47,6 +47,10 @@ type state struct {
 	audit  []*roamv1.AuditRecord
 	chain  []byte // hash chain head over audit
 	pinned []byte // the genesis entry this replica accepts (FSM.PinGenesis); not state
+
+	// Foreign trust material (issue 4).
+	dscs map[string]*dscEntry // hex SHA-256 of DER -> DSC
+	shc  map[string]*shcEntry // issuer URL -> SHC issuer
 }
 
 func newState() *state {
@@ -61,6 +65,8 @@ func newState() *state {
 		admins:        map[string]*adminKey{},
 		hub:           map[string]*roamv1.HubMember{},
 		seen:          map[string]int64{},
+		dscs:          map[string]*dscEntry{},
+		shc:           map[string]*shcEntry{},
 	}
 }
 
@@ -74,24 +80,28 @@ func pairKey(host, issuer string) string { return host + "<" + issuer }
 type handler func(s *state, m proto.Message) (string, error)
 
 var handlers = map[roamv1.CommandType]handler{
-	roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION: applyUpsertJurisdiction,
-	roamv1.CommandType_COMMAND_TYPE_ADD_KEY:             applyAddKey,
-	roamv1.CommandType_COMMAND_TYPE_SET_KEY_STATE:       applySetKeyState,
-	roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT:   applyPropose,
-	roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT:    applyAccept,
-	roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT:   applySuspend,
-	roamv1.CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT: applyTerminate,
-	roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:         applyRevokeCode,
-	roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:       applyUpsertMember,
-	roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:       applyRemoveMember,
-	roamv1.CommandType_COMMAND_TYPE_GENESIS:             applyGenesis,
-	roamv1.CommandType_COMMAND_TYPE_ADD_ADMIN_KEY:       applyAddAdminKey,
-	roamv1.CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY:    applyRevokeAdminKey,
-	roamv1.CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM: applySetQuorum,
-	roamv1.CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT:    applyImpose,
-	roamv1.CommandType_COMMAND_TYPE_REMOVE_JURISDICTION: applyRemoveJurisdiction,
-	roamv1.CommandType_COMMAND_TYPE_JOIN_HUB:            applyJoinHub,
-	roamv1.CommandType_COMMAND_TYPE_LEAVE_HUB:           applyLeaveHub,
+	roamv1.CommandType_COMMAND_TYPE_UPSERT_JURISDICTION:    applyUpsertJurisdiction,
+	roamv1.CommandType_COMMAND_TYPE_ADD_KEY:                applyAddKey,
+	roamv1.CommandType_COMMAND_TYPE_SET_KEY_STATE:          applySetKeyState,
+	roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENT:      applyPropose,
+	roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENT:       applyAccept,
+	roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT:      applySuspend,
+	roamv1.CommandType_COMMAND_TYPE_TERMINATE_AGREEMENT:    applyTerminate,
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_CODE:            applyRevokeCode,
+	roamv1.CommandType_COMMAND_TYPE_UPSERT_MEMBER:          applyUpsertMember,
+	roamv1.CommandType_COMMAND_TYPE_REMOVE_MEMBER:          applyRemoveMember,
+	roamv1.CommandType_COMMAND_TYPE_GENESIS:                applyGenesis,
+	roamv1.CommandType_COMMAND_TYPE_ADD_ADMIN_KEY:          applyAddAdminKey,
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_ADMIN_KEY:       applyRevokeAdminKey,
+	roamv1.CommandType_COMMAND_TYPE_SET_NATIONAL_QUORUM:    applySetQuorum,
+	roamv1.CommandType_COMMAND_TYPE_IMPOSE_AGREEMENT:       applyImpose,
+	roamv1.CommandType_COMMAND_TYPE_REMOVE_JURISDICTION:    applyRemoveJurisdiction,
+	roamv1.CommandType_COMMAND_TYPE_JOIN_HUB:               applyJoinHub,
+	roamv1.CommandType_COMMAND_TYPE_LEAVE_HUB:              applyLeaveHub,
+	roamv1.CommandType_COMMAND_TYPE_ADD_DOCUMENT_SIGNER:    applyAddDSC,
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER: applyRevokeDSC,
+	roamv1.CommandType_COMMAND_TYPE_SET_SHC_ISSUER:         applySetShcIssuer,
+	roamv1.CommandType_COMMAND_TYPE_REVOKE_SHC:             applyRevokeShc,
 }
 
 func applyUpsertJurisdiction(s *state, m proto.Message) (string, error) {
@@ -405,6 +415,7 @@ func (s *state) snapshot(index uint64) *roamv1.RegistrySnapshot {
 		out.HubMembers = append(out.HubMembers, proto.Clone(s.hub[j]).(*roamv1.HubMember))
 	}
 	out.SeenCommands = s.sortedSeen()
+	s.sortedForeign(out)
 	out.Audit = s.audit // records are immutable once appended
 	out.ChainHead = s.chain
 	return out
