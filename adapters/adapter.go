@@ -40,6 +40,32 @@ type Claims struct {
 	IssuedAt  int64  `json:"iat"`
 	NotBefore int64  `json:"nbf"`
 	Expires   int64  `json:"exp"`
+
+	// Facts of a foreign certificate (EU DCC, SMART Health Card), which has
+	// no colour; nil for health codes. Never part of a roam code.
+	Facts *Facts `json:"-"`
+}
+
+// Facts are a foreign certificate's normalised facts (issue 4 §4), what
+// host policies see as facts.*. Kind is "vaccination", "test" or
+// "recovery"; a zero time means "not given".
+type Facts struct {
+	Kind                string
+	VaccinationComplete bool
+	VaccinationDate     time.Time
+	Doses               int64
+	TestType            string // "pcr", "rat", or the LOINC code when neither
+	TestResult          string // "negative", "positive" or "unknown"
+	SampleTime          time.Time
+	RecoveryFrom        time.Time
+	RecoveryUntil       time.Time
+}
+
+// Foreign marks an adapter for a foreign certificate format whose Decode
+// yields Facts instead of a colour.
+type Foreign interface {
+	Adapter
+	Foreign()
 }
 
 // Adapter translates one code format into canonical Claims.

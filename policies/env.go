@@ -3,6 +3,7 @@ package policies
 import (
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -25,6 +26,21 @@ type agreementVars struct {
 	RequireLiveStatus bool   `cel:"require_live_status"`
 }
 
+// factsVars are the normalised facts of a foreign certificate (EU DCC,
+// SMART Health Card; issue 4 §4). For health codes kind is "" and the rest
+// is zero. Times are timestamps; a zero time means "not given".
+type factsVars struct {
+	Kind                string    `cel:"kind"` // "", vaccination, test, recovery
+	VaccinationComplete bool      `cel:"vaccination_complete"`
+	VaccinationDate     time.Time `cel:"vaccination_date"`
+	Doses               int64     `cel:"doses"`
+	TestType            string    `cel:"test_type"`   // pcr, rat
+	TestResult          string    `cel:"test_result"` // negative, positive
+	SampleTime          time.Time `cel:"sample_time"`
+	RecoveryFrom        time.Time `cel:"recovery_from"`
+	RecoveryUntil       time.Time `cel:"recovery_until"`
+}
+
 type statusVars struct {
 	Required  bool `cel:"required"`
 	Checked   bool `cel:"checked"`
@@ -43,7 +59,8 @@ var (
 func celEnv() (*cel.Env, error) {
 	envOnce.Do(func() {
 		envVal, envErr = cel.NewEnv(
-			ext.NativeTypes(reflect.TypeFor[codeVars](), reflect.TypeFor[agreementVars](), reflect.TypeFor[statusVars](), ext.ParseStructTags(true)),
+			ext.NativeTypes(reflect.TypeFor[codeVars](), reflect.TypeFor[agreementVars](), reflect.TypeFor[statusVars](), reflect.TypeFor[factsVars](), ext.ParseStructTags(true)),
+			cel.Variable("facts", cel.ObjectType("policies.factsVars")),
 			cel.Variable("code", cel.ObjectType("policies.codeVars")),
 			cel.Variable("checkpoint", cel.StringType),
 			cel.Variable("host", cel.StringType),
@@ -63,6 +80,7 @@ type activation struct {
 	code      codeVars
 	agreement agreementVars
 	status    statusVars
+	facts     factsVars
 	in        *Input
 }
 
@@ -78,6 +96,7 @@ func newActivation(in *Input) *activation {
 			Required: in.StatusRequired, Checked: in.StatusChecked,
 			Reachable: in.StatusReachable, Changed: in.StatusChanged,
 		},
+		facts: factsVars(in.Facts),
 	}
 }
 
@@ -93,6 +112,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return &a.agreement, true
 	case "status":
 		return &a.status, true
+	case "facts":
+		return &a.facts, true
 	case "at":
 		return types.Timestamp{Time: a.in.At.UTC()}, true
 	}

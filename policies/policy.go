@@ -137,6 +137,24 @@ type Input struct {
 	StatusChanged   bool // the assertion changed the colour
 
 	At time.Time // evaluation time, from the caller's clock
+
+	// Facts of a foreign certificate (EU DCC, SMART Health Card); zero for
+	// health codes.
+	Facts Facts
+}
+
+// Facts are a foreign certificate's normalised facts, as policies see them
+// (CEL variable facts). Kind is "", "vaccination", "test" or "recovery".
+type Facts struct {
+	Kind                string
+	VaccinationComplete bool
+	VaccinationDate     time.Time
+	Doses               int64
+	TestType            string // pcr, rat
+	TestResult          string // negative, positive
+	SampleTime          time.Time
+	RecoveryFrom        time.Time
+	RecoveryUntil       time.Time
 }
 
 // Result is a policy's answer.

@@ -76,7 +76,7 @@ type Verifier struct {
 type Stage struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Result is what Verify learnt. Fields are filled as far as the pipeline got:

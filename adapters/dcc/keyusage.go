@@ -26,23 +26,8 @@ var ekuKinds = map[string]string{
 	"1.3.6.1.4.1.0.1847.2021.1.3": KindRecovery,
 }
 
-// dgcKinds maps the DGC group keys to kinds.
-var dgcKinds = map[string]string{"v": KindVaccination, "t": KindTest, "r": KindRecovery}
-
-// dgcKind returns the kind of the DGC: the one of v, t, r present. It
-// returns "" if none or more than one is present.
-func dgcKind(dgc map[string]any) string {
-	kind := ""
-	for k, name := range dgcKinds {
-		if _, ok := dgc[k]; ok {
-			if kind != "" {
-				return ""
-			}
-			kind = name
-		}
-	}
-	return kind
-}
+// dgcGroups lists the DGC group keys and their kinds, in a fixed order.
+var dgcGroups = []struct{ key, kind string }{{"v", KindVaccination}, {"t", KindTest}, {"r", KindRecovery}}
 
 // allowedKinds returns the kinds the DSC's DCC EKU OIDs allow, or nil if it
 // carries none of them (then every kind is allowed).
@@ -60,20 +45,19 @@ func allowedKinds(dsc *x509.Certificate) map[string]bool {
 }
 
 // checkKeyUsage checks that the DSC that verified the signature may sign
-// this kind of certificate (HCERT §3.3.1). A DSC with none of the DCC EKU
-// OIDs may sign every kind. With a restricted DSC, a DGC whose kind cannot be
-// told (none or several of v, t, r) is key_usage too.
+// this kind of certificate (HCERT §3.3.1): every group (v, t, r) the DGC
+// holds must be allowed by the DSC's DCC EKU OIDs. A DSC with none of those
+// OIDs may sign every kind. A DGC with no group passes here and fails the
+// schema stage.
 func checkKeyUsage(dsc *x509.Certificate, dgc map[string]any) *reason.Error {
 	allowed := allowedKinds(dsc)
 	if allowed == nil {
 		return nil
 	}
-	kind := dgcKind(dgc)
-	if kind == "" {
-		return reason.New(reason.KeyUsage, "DSC is restricted by extended key usage and the DGC holds no single v, t or r group")
-	}
-	if !allowed[kind] {
-		return reason.New(reason.KeyUsage, "DSC extended key usage does not allow %s certificates", kind)
+	for _, g := range dgcGroups {
+		if _, ok := dgc[g.key]; ok && !allowed[g.kind] {
+			return reason.New(reason.KeyUsage, "DSC extended key usage does not allow %s certificates", g.kind)
+		}
 	}
 	return nil
 }

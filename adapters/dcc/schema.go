@@ -248,6 +248,7 @@ func dateTimeField(m map[string]any, k string) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
+
 // tagContent unwraps a CBOR tag the decoder left as a cbor.Tag.
 func tagContent(v any) (any, bool) {
 	switch t := v.(type) {

@@ -157,7 +157,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		return reject(err)
 	}
 	d.Format = ad.Format()
-	if ad.Format() != "roam" {
+	if _, native := ad.(adapters.Native); native {
 		err := reason.New(reason.UnsupportedFormat, "%s native codes are not portable; ask the holder for the roam code (roam:…) their province issues", ad.Format())
 		stage(StageDecode, err)
 		return reject(err)
@@ -234,9 +234,13 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	}
 
 	// 4. Live status when the agreement, the code's age or policy needs it.
-	need := terms.GetRequireLiveStatus() ||
-		(terms.GetMaxAgeWithoutStatusSeconds() > 0 && age > terms.GetMaxAgeWithoutStatusSeconds())
-	if !need {
+	if claims.Facts != nil {
+		in.Facts = policies.Facts(*claims.Facts)
+	}
+	// A foreign certificate has no issuer node to ask and no colour.
+	need := claims.Facts == nil && (terms.GetRequireLiveStatus() ||
+		(terms.GetMaxAgeWithoutStatusSeconds() > 0 && age > terms.GetMaxAgeWithoutStatusSeconds()))
+	if !need && claims.Facts == nil {
 		n, err := pol.NeedsLiveStatus(in)
 		if err != nil {
 			return p.policyError(d, err, finish)
@@ -286,7 +290,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 			stage(StageStatus, nil)
 		}
 	}
-	if len(terms.GetColors()) > 0 && !slices.Contains(terms.GetColors(), in.Color) {
+	if claims.Facts == nil && len(terms.GetColors()) > 0 && !slices.Contains(terms.GetColors(), in.Color) {
 		err := reason.New(reason.ColorNotRecognised, "agreement %s recognises %v codes, not %s", agr.GetId(), terms.GetColors(), in.Color)
 		stage(StagePolicy, err)
 		return reject(err)

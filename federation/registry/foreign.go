@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"google.golang.org/protobuf/proto"
@@ -246,4 +247,28 @@ func (s *state) sortedForeign(out *roamv1.RegistrySnapshot) {
 	for _, u := range sortedKeys(s.shc) {
 		out.ShcIssuers = append(out.ShcIssuers, proto.Clone(s.shc[u].pb).(*roamv1.ShcIssuer))
 	}
+}
+
+// ShcIssuerJurisdiction is the jurisdiction an SHC issuer URL is
+// registered to.
+func (f *FSM) ShcIssuerJurisdiction(issuer string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.st.shc[issuer]
+	if !ok {
+		return "", false
+	}
+	return e.pb.GetJurisdiction(), true
+}
+
+// ShcKeys adapts the registry to the SMART Health Cards verifier's key
+// interface (adapters/shc.Keys).
+type ShcKeys struct{ F *FSM }
+
+// Key returns an issuer's registered ES256 key.
+func (k ShcKeys) Key(issuer, kid string) (*ecdsa.PublicKey, bool) { return k.F.ShcKey(issuer, kid) }
+
+// Revoked reports a revoked rid.
+func (k ShcKeys) Revoked(issuer, kid, rid string, _ time.Time) bool {
+	return k.F.ShcRevoked(issuer, kid, rid)
 }
