@@ -27,8 +27,10 @@ import (
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/beijing"
+	"github.com/roam-federation/roam/adapters/dcc"
 	"github.com/roam-federation/roam/adapters/provsim"
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/adapters/shc"
 	"github.com/roam-federation/roam/adapters/zhejiang"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/decisionlog"
@@ -223,10 +225,15 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	n.pool = peering.NewPool(dialOpts...)
 	verifier := &roamjws.Verifier{Keys: n.fsm}
 	n.pipe = &recognition.Pipeline{
-		Registry:  n.fsm,
-		Adapters:  []adapters.Adapter{roamjws.Adapter{V: verifier}, &zhejiang.Adapter{}, &beijing.Adapter{}},
+		Registry: n.fsm,
+		Adapters: []adapters.Adapter{
+			roamjws.Adapter{V: verifier},
+			dcc.Adapter{Registry: n.fsm},
+			shc.Adapter{V: &shc.Verifier{Keys: registry.ShcKeys{F: n.fsm}}, JurisdictionOf: n.fsm.ShcIssuerJurisdiction},
+			&zhejiang.Adapter{}, &beijing.Adapter{},
+		},
 		Policies:  pols,
-		Status:    &peering.StatusClient{Pool: n.pool, Members: n.fsm, Verifier: verifier, Clock: n.clock, Timeout: cfg.PeerTimeout},
+		Status:    &peering.StatusClient{Pool: n.pool, Members: n.fsm, Verifier: verifier, Clock: n.clock, Timeout: cfg.PeerTimeout, RequireIdentity: cfg.TLS != nil},
 		Clock:     n.clock,
 		Host:      cfg.Jurisdiction,
 		Tracer:    n.tp.Tracer("roam/recognition"),

@@ -1,0 +1,88 @@
+package dcc
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"time"
+
+	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/federation/reason"
+)
+
+// Registry is what the adapter needs of the trust registry: the DSCs by
+// kid, and the jurisdiction each DSC is registered to.
+type Registry interface {
+	TrustList
+	DSCJurisdiction(der []byte) (string, bool)
+}
+
+// Adapter is the EU DCC adapters.Adapter. Beyond Verifier, it binds the
+// DSC to the claimed issuer: a certificate signed by one country's DSC but
+// claiming another country is rejected (key_issuer_mismatch), as DESIGN.md
+// §4 rule 4 binds kid to iss for roam codes.
+type Adapter struct {
+	Registry   Registry
+	MaxInput   int // bytes; DefaultMaxInput when 0
+	MaxInflate int // bytes; DefaultMaxInflate when 0
+}
+
+var _ adapters.Foreign = Adapter{}
+
+// Format returns "dcc".
+func (Adapter) Format() string { return "dcc" }
+
+// Foreign marks the EU DCC as a foreign certificate format.
+func (Adapter) Foreign() {}
+
+// Detect reports an "HC1:" payload.
+func (Adapter) Detect(p []byte) bool { return bytes.HasPrefix(p, []byte(Prefix)) }
+
+// issuerTrust narrows a registry to the DSCs of one jurisdiction.
+type issuerTrust struct {
+	r Registry
+	j string
+}
+
+func (t issuerTrust) DSCs(kid []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range t.r.DSCs(kid) {
+		if j, ok := t.r.DSCJurisdiction(c.Raw); ok && j == t.j {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Decode verifies the certificate as of at and returns canonical claims:
+// the issuing country as jurisdiction (XX-<ISO 3166>), its times and facts.
+func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+	v := &Verifier{Trust: a.Registry, MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
+	r, err := v.Verify(payload, at)
+	if err != nil {
+		return nil, err
+	}
+	// Verify again with only the claimed country's DSCs.
+	bound := &Verifier{Trust: issuerTrust{a.Registry, r.Issuer}, MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
+	if _, err := bound.Verify(payload, at); err != nil {
+		return nil, reason.New(reason.KeyIssuerMismatch, "the DSC that signed this certificate is not registered to %s, the issuer it claims", r.Issuer)
+	}
+	sum := sha256.Sum256(payload)
+	c := &adapters.Claims{
+		Issuer: r.Issuer, CodeID: base64.RawURLEncoding.EncodeToString(sum[:16]), System: "eu-dcc", Version: 1,
+		IssuedAt: r.IssuedAt.Unix(), NotBefore: r.IssuedAt.Unix(), Expires: r.Expires.Unix(),
+		Facts: &adapters.Facts{Kind: r.Facts.Kind},
+	}
+	if x := r.Facts.Vaccination; x != nil {
+		c.Facts.VaccinationComplete, c.Facts.VaccinationDate, c.Facts.Doses = x.Complete, x.Date, int64(x.DoseNumber)
+	}
+	if x := r.Facts.Test; x != nil {
+		c.Facts.TestType, c.Facts.TestResult, c.Facts.SampleTime = x.Type, x.Result, x.SampleTime
+	}
+	if x := r.Facts.Recovery; x != nil {
+		c.Facts.RecoveryFrom, c.Facts.RecoveryUntil = x.ValidFrom, x.ValidUntil
+	}
+	return c, nil
+}
