@@ -557,3 +557,49 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	})
 }
+
+// TestForeignFacts: Beijing's entry rules for foreign certificates (issue
+// 4 §4) — vaccination at least 14 days old, negative PCR within 48 hours,
+// recovery in its window — and quarantine otherwise; health codes (no
+// facts) are untouched.
+func TestForeignFacts(t *testing.T) {
+	set, err := LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := set.For("110000")
+	at := time.Date(2021, 7, 20, 10, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	tests := []struct {
+		name  string
+		facts Facts
+		want  string
+		rule  string
+	}{
+		{"vaccinated 20 days ago", Facts{Kind: "vaccination", VaccinationComplete: true, VaccinationDate: at.Add(-20 * day), Doses: 2}, "PASS", "vaccinated_14_days"},
+		{"vaccinated 10 days ago", Facts{Kind: "vaccination", VaccinationComplete: true, VaccinationDate: at.Add(-10 * day), Doses: 2}, "QUARANTINE_14D", "foreign_quarantine"},
+		{"first dose only", Facts{Kind: "vaccination", VaccinationDate: at.Add(-60 * day), Doses: 1}, "QUARANTINE_14D", "foreign_quarantine"},
+		{"negative PCR 24 h ago", Facts{Kind: "test", TestType: "pcr", TestResult: "negative", SampleTime: at.Add(-24 * time.Hour)}, "PASS", "negative_pcr_48h"},
+		{"negative PCR 72 h ago", Facts{Kind: "test", TestType: "pcr", TestResult: "negative", SampleTime: at.Add(-72 * time.Hour)}, "QUARANTINE_14D", "foreign_quarantine"},
+		{"negative antigen test", Facts{Kind: "test", TestType: "rat", TestResult: "negative", SampleTime: at.Add(-time.Hour)}, "QUARANTINE_14D", "foreign_quarantine"},
+		{"positive PCR", Facts{Kind: "test", TestType: "pcr", TestResult: "positive", SampleTime: at.Add(-time.Hour)}, "QUARANTINE_14D", "foreign_quarantine"},
+		{"PCR sampled in the future", Facts{Kind: "test", TestType: "pcr", TestResult: "negative", SampleTime: at.Add(time.Hour)}, "QUARANTINE_14D", "foreign_quarantine"},
+		{"recovered, in window", Facts{Kind: "recovery", RecoveryFrom: at.Add(-30 * day), RecoveryUntil: at.Add(100 * day)}, "PASS", "recovered"},
+		{"recovered, window over", Facts{Kind: "recovery", RecoveryFrom: at.Add(-200 * day), RecoveryUntil: at.Add(-day)}, "QUARANTINE_14D", "foreign_quarantine"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Host: "110000", Issuer: "XX-AT", Checkpoint: "intercity", At: at, Facts: tt.facts}
+			if need, err := p.NeedsLiveStatus(in); err != nil || need {
+				t.Fatalf("live status for a foreign certificate: %v %v", need, err)
+			}
+			res, err := p.Evaluate(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tt.want || res.Rule != tt.rule {
+				t.Fatalf("got %s (%s), want %s (%s)", res.Outcome, res.Rule, tt.want, tt.rule)
+			}
+		})
+	}
+}

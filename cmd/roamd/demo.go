@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,11 +15,14 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/dcc"
 	"github.com/roam-federation/roam/adapters/provsim"
 	"github.com/roam-federation/roam/adapters/roamjws"
+	"github.com/roam-federation/roam/adapters/shc"
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/recognition"
@@ -403,7 +409,71 @@ func (j *journey) nationalPlatform(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return j.verify(ctx, "national-code-hebei", "a national health code (000000), held by a traveller from a region without its own code, at a Hebei metro gate", "130000", "metro", national, time.Time{}, expectation{"PASS", nil})
+	if err := j.verify(ctx, "national-code-hebei", "a national health code (000000), held by a traveller from a region without its own code, at a Hebei metro gate", "130000", "metro", national, time.Time{}, expectation{"PASS", nil}); err != nil {
+		return err
+	}
+	return j.foreignTravellers(ctx)
+}
+
+// foreignTravellers plays July 2021, when travellers from abroad carried
+// internationally recognised certificates: an EU Digital COVID Certificate
+// (live from 2021-07-01) and a SMART Health Card. The national platform
+// registers Austria's document signer and a SMART Health Cards issuer and
+// makes Beijing recognise both; Beijing's policy reads their facts. The
+// keys are the demo's own test keys, not the real issuers'.
+func (j *journey) foreignTravellers(ctx context.Context) error {
+	c := j.c
+	kr := c.auth
+	c.clock.Set(cst(time.Month(7), 20, 10).AddDate(1, 0, 0)) // 2021-07-20
+	july1 := time.Date(2021, 7, 1, 0, 0, 0, 0, clock.CST)
+	atKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	at, err := dcc.NewCertIssuer("AT", atKey, july1.AddDate(0, -1, 0), july1.AddDate(2, 0, 0))
+	if err != nil {
+		return err
+	}
+	usKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	us := &shc.CardIssuer{Key: usKey, URL: "https://shc.example.org/demo-state"}
+	jwks, err := us.JWKS()
+	if err != nil {
+		return err
+	}
+	var last uint64
+	for _, m := range []proto.Message{
+		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: "XX-AT", Name: "Austria", CodeSystem: "eu-dcc"}},
+		&roamv1.UpsertJurisdiction{Jurisdiction: &roamv1.Jurisdiction{Id: "XX-US", Name: "United States (demo SHC issuer)", CodeSystem: "smart-health-card"}},
+		&roamv1.AddDocumentSigner{Jurisdiction: "XX-AT", Der: at.DSC.Raw},
+		&roamv1.SetShcIssuer{Jurisdiction: "XX-US", Url: us.URL, Jwks: jwks},
+		&roamv1.ImposeAgreement{Host: "110000", Issuer: "XX-AT", EffectiveFrom: july1.Unix(), Terms: &roamv1.AgreementTerms{}},
+		&roamv1.ImposeAgreement{Host: "110000", Issuer: "XX-US", EffectiveFrom: july1.Unix(), Terms: &roamv1.AgreementTerms{}},
+	} {
+		idx, err := c.propose(ctx, "120000", m, kr.Nat())
+		if err != nil {
+			return fmt.Errorf("foreign trust: %w", err)
+		}
+		last = idx
+	}
+	if err := c.waitApplied(ctx, "110000", last); err != nil {
+		return err
+	}
+	now := c.clock.Now()
+	eu, err := at.Vaccination(july1, july1.AddDate(1, 0, 0), 2, 2, now.AddDate(0, 0, -30))
+	if err != nil {
+		return err
+	}
+	if err := j.verify(ctx, "eu-dcc-beijing", "a traveller from Austria with an EU Digital COVID Certificate (two doses, a month ago) at a Beijing intercity checkpoint", "110000", "intercity", eu, time.Time{}, expectation{"PASS", nil}); err != nil {
+		return err
+	}
+	card, err := us.VaccinationCard(july1, "208", now.AddDate(0, 0, -60), now.AddDate(0, 0, -39))
+	if err != nil {
+		return err
+	}
+	return j.verify(ctx, "shc-beijing", "a traveller with a SMART Health Card (two doses) at a Beijing intercity checkpoint", "110000", "intercity", card, time.Time{}, expectation{"PASS", nil})
 }
 
 // nationalCode is a green code of the national platform's issuing service.

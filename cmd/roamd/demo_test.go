@@ -37,6 +37,8 @@ func TestDemoJourney(t *testing.T) {
 		{"wrong-issuer-key", "REJECT", "key_issuer_mismatch"},
 		{"zj-green-beijing-hub", "PASS", ""},
 		{"national-code-hebei", "PASS", ""},
+		{"eu-dcc-beijing", "PASS", "policy_rule"},
+		{"shc-beijing", "PASS", "policy_rule"},
 	}
 	sc := bufio.NewScanner(&out)
 	i := 0
@@ -55,7 +57,7 @@ func TestDemoJourney(t *testing.T) {
 		if w.reason != "" && (len(r.Reasons) == 0 || r.Reasons[0].Code != w.reason) {
 			t.Errorf("step %s reasons = %+v, want first %s", r.Step, r.Reasons, w.reason)
 		}
-		if want := map[string]string{"zj-green-beijing-hub": "hub/110000-330000", "national-code-hebei": "130000-000000", "zj-green-henan": "410000-330000"}[r.Step]; want != "" && r.AgreementID != want {
+		if want := map[string]string{"zj-green-beijing-hub": "hub/110000-330000", "national-code-hebei": "130000-000000", "zj-green-henan": "410000-330000", "eu-dcc-beijing": "110000-XX-AT", "shc-beijing": "110000-XX-US"}[r.Step]; want != "" && r.AgreementID != want {
 			t.Errorf("step %s agreement_id = %q, want %q", r.Step, r.AgreementID, want)
 		}
 		if r.Host == "" || r.RegistryIndex == 0 || !r.AsExpected {
