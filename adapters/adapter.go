@@ -61,6 +61,21 @@ type Facts struct {
 	RecoveryUntil       time.Time
 }
 
+// Stage is one decoding or verification stage's result, for Explain: the
+// stage name, whether it passed, and the reason code when it did not.
+type Stage struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason"`
+}
+
+// Staged is an adapter that reports its own stages (foreign formats have
+// more than roam's decode/signature/expiry: unprefix, base45, decompress,
+// key_usage, schema …). The stages reached are returned even on error.
+type Staged interface {
+	DecodeStages(ctx context.Context, payload []byte, at time.Time) (*Claims, []Stage, error)
+}
+
 // Foreign marks an adapter for a foreign certificate format whose Decode
 // yields Facts instead of a colour.
 type Foreign interface {

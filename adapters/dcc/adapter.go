@@ -58,16 +58,31 @@ func (t issuerTrust) DSCs(kid []byte) []*x509.Certificate {
 
 // Decode verifies the certificate as of at and returns canonical claims:
 // the issuing country as jurisdiction (XX-<ISO 3166>), its times and facts.
-func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+func (a Adapter) Decode(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+	c, _, err := a.DecodeStages(ctx, payload, at)
+	return c, err
+}
+
+// DecodeStages is Decode with the stages of issue 4 §5: unprefix, base45,
+// decompress, decode, signature, expiry, key_usage, schema.
+func (a Adapter) DecodeStages(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, []adapters.Stage, error) {
 	v := &Verifier{Trust: a.Registry, MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
 	r, err := v.Verify(payload, at)
 	if err != nil {
-		return nil, err
+		return nil, r.Stages, err
 	}
 	// Verify again with only the claimed country's DSCs.
 	bound := &Verifier{Trust: issuerTrust{a.Registry, r.Issuer}, MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
 	if _, err := bound.Verify(payload, at); err != nil {
-		return nil, reason.New(reason.KeyIssuerMismatch, "the DSC that signed this certificate is not registered to %s, the issuer it claims", r.Issuer)
+		stages := r.Stages[:0:0]
+		for _, s := range r.Stages {
+			if s.Name == StageSignature {
+				stages = append(stages, Stage{Name: StageSignature, Reason: string(reason.KeyIssuerMismatch)})
+				break
+			}
+			stages = append(stages, s)
+		}
+		return nil, stages, reason.New(reason.KeyIssuerMismatch, "the DSC that signed this certificate is not registered to %s, the issuer it claims", r.Issuer)
 	}
 	sum := sha256.Sum256(payload)
 	c := &adapters.Claims{
@@ -84,5 +99,5 @@ func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapt
 	if x := r.Facts.Recovery; x != nil {
 		c.Facts.RecoveryFrom, c.Facts.RecoveryUntil = x.ValidFrom, x.ValidUntil
 	}
-	return c, nil
+	return c, r.Stages, nil
 }

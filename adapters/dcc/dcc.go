@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/roam-federation/roam/adapters"
 	"io"
 	"time"
 
@@ -73,11 +74,7 @@ type Verifier struct {
 
 // Stage is one step of the pipeline as reached by Verify. Reason is empty
 // when OK and the failing reason code otherwise.
-type Stage struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Reason string `json:"reason"`
-}
+type Stage = adapters.Stage
 
 // Result is what Verify learnt. Fields are filled as far as the pipeline got:
 // Issuer and Kid after decode, IssuedAt and Expires after decode, Facts only

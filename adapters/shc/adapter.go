@@ -33,14 +33,20 @@ func (Adapter) Detect(p []byte) bool { return bytes.HasPrefix(p, []byte(Prefix))
 
 // Decode verifies the card as of at and returns canonical claims: the
 // issuer's jurisdiction, the card's times and its facts (no colour).
-func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+func (a Adapter) Decode(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+	c, _, err := a.DecodeStages(ctx, payload, at)
+	return c, err
+}
+
+// DecodeStages is Decode with the verifier's stages.
+func (a Adapter) DecodeStages(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, []adapters.Stage, error) {
 	r, err := a.V.Verify(payload, at)
 	if err != nil {
-		return nil, err
+		return nil, r.Stages, err
 	}
 	j, ok := a.JurisdictionOf(r.Issuer)
 	if !ok {
-		return nil, reason.New(reason.UnknownKey, "SMART Health Card issuer %s is not registered to any jurisdiction", r.Issuer)
+		return nil, r.Stages, reason.New(reason.UnknownKey, "SMART Health Card issuer %s is not registered to any jurisdiction", r.Issuer)
 	}
 	sum := sha256.Sum256(payload)
 	c := &adapters.Claims{
@@ -57,7 +63,7 @@ func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapt
 	if t := r.Facts.Test; t != nil {
 		c.Facts.TestType, c.Facts.TestResult, c.Facts.SampleTime = testType(t.Type), t.Result, t.SampleTime
 	}
-	return c, nil
+	return c, r.Stages, nil
 }
 
 // testType names common SARS-CoV-2 LOINC codes: molecular (PCR) or antigen.

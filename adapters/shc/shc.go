@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"errors"
+	"github.com/roam-federation/roam/adapters"
 	"time"
 
 	"github.com/roam-federation/roam/federation/reason"
@@ -65,11 +66,7 @@ type Verifier struct {
 
 // Stage is one verification stage as explain mode prints it. Reason is the
 // reason code of a failed stage and empty for a passed one.
-type Stage struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Reason string `json:"reason"`
-}
+type Stage = adapters.Stage
 
 // Result is what Verify learnt. Stages lists the stages reached, in order;
 // the last one failed if Verify returned an error. Issuer, Kid, IssuedAt

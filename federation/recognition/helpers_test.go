@@ -13,6 +13,7 @@ import (
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/beijing"
+	"github.com/roam-federation/roam/adapters/dcc"
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/adapters/zhejiang"
 	"github.com/roam-federation/roam/federation/clock"
@@ -182,6 +183,7 @@ func newWorld(t testing.TB) *world {
 		Registry: w.fsm,
 		Adapters: []adapters.Adapter{
 			roamjws.Adapter{V: &roamjws.Verifier{Keys: w.fsm}},
+			dcc.Adapter{Registry: w.fsm},
 			&zhejiang.Adapter{}, &beijing.Adapter{},
 		},
 		Policies: pols,

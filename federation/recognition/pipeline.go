@@ -165,24 +165,39 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 
 	// 2. Decode and verify.
 	_, vspan := tr.Start(ctx, "recognition.decode_verify")
-	claims, err := ad.Decode(ctx, req.Payload, req.At)
-	vspan.End()
-	if err != nil {
-		d.Issuer = roamjws.ClaimedIssuer(req.Payload) // unverified, for display
-		c := reason.Of(err)
-		switch stageOf(c) {
-		case StageSignature:
-			stage(StageDecode, nil)
-		case StageExpiry:
-			stage(StageDecode, nil)
-			stage(StageSignature, nil)
+	var claims *adapters.Claims
+	if sd, ok := ad.(adapters.Staged); ok {
+		// Foreign formats report their own stages (issue 4 §5).
+		c, st, err := sd.DecodeStages(ctx, req.Payload, req.At)
+		vspan.End()
+		for _, x := range st {
+			stages = append(stages, &roamv1.Stage{Name: x.Name, Ok: x.OK, Reason: x.Reason})
 		}
-		stage(stageOf(c), err)
-		return reject(err)
+		if err != nil {
+			return reject(err)
+		}
+		claims = c
+	} else {
+		c, err := ad.Decode(ctx, req.Payload, req.At)
+		vspan.End()
+		if err != nil {
+			d.Issuer = roamjws.ClaimedIssuer(req.Payload) // unverified, for display
+			code := reason.Of(err)
+			switch stageOf(code) {
+			case StageSignature:
+				stage(StageDecode, nil)
+			case StageExpiry:
+				stage(StageDecode, nil)
+				stage(StageSignature, nil)
+			}
+			stage(stageOf(code), err)
+			return reject(err)
+		}
+		stage(StageDecode, nil)
+		stage(StageSignature, nil)
+		stage(StageExpiry, nil)
+		claims = c
 	}
-	stage(StageDecode, nil)
-	stage(StageSignature, nil)
-	stage(StageExpiry, nil)
 	d.Issuer = claims.Issuer
 	d.Color = string(claims.Color)
 	span.SetAttributes(attribute.String("roam.issuer", claims.Issuer))
