@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/roam-federation/roam/adapters/qrimage"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/recognition"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -79,12 +80,35 @@ func newCodeCmd(g *globals) *cobra.Command {
 	}
 	revoke.Flags().StringVar(&jur, "jurisdiction", "", "issuing jurisdiction")
 	revoke.Flags().StringVar(&at, "at", "", "when (default now)")
-	c.AddCommand(issue, revoke)
+	var qrOut string
+	var qrSize int
+	qrCmd := &cobra.Command{
+		Use:   "qr PAYLOAD --out FILE.png",
+		Short: "Write any code (roam:, HC1:, shc:/ …) as a QR PNG; PAYLOAD - reads stdin",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireFlag("out", qrOut); err != nil {
+				return err
+			}
+			text, err := readPayload(cmd.InOrStdin(), args, "")
+			if err != nil {
+				return err
+			}
+			b, err := qrimage.PNG(text, qrSize)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(qrOut, b, 0o644)
+		},
+	}
+	qrCmd.Flags().StringVar(&qrOut, "out", "", "PNG file to write")
+	qrCmd.Flags().IntVar(&qrSize, "size", 512, "image size in pixels")
+	c.AddCommand(issue, revoke, qrCmd)
 	return c
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
-	var file, host, checkpoint, at string
+	var file, host, checkpoint, at, imageFile string
 	var explain bool
 	cmd := &cobra.Command{
 		Use:   "verify [PAYLOAD] [--file F] [--host 410000] [--checkpoint intercity] [--at TIME]",
@@ -94,8 +118,22 @@ outcome, every reason with its stable code, the agreement, the policy version
 and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			payload, err := readPayload(cmd.InOrStdin(), args, file)
-			if err != nil {
+			var payload string
+			var err error
+			if imageFile != "" {
+				if len(args) > 0 || file != "" {
+					return fmt.Errorf("give --image, --file or a payload, not several")
+				}
+				f, err := os.Open(imageFile)
+				if err != nil {
+					return fmt.Errorf("--image: %w", err)
+				}
+				payload, err = qrimage.Decode(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("--image %s: %w", imageFile, err)
+				}
+			} else if payload, err = readPayload(cmd.InOrStdin(), args, file); err != nil {
 				return err
 			}
 			req := &roamv1.ExplainRequest{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
@@ -169,6 +207,7 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 	f.StringVar(&checkpoint, "checkpoint", "intercity", "metro, residential, intercity, workplace or venue")
 	f.StringVar(&at, "at", "", "decide as of this time (RFC 3339 or YYYY-MM-DD; default: the node's clock)")
 	f.BoolVar(&explain, "explain", false, "also print every pipeline stage")
+	f.StringVar(&imageFile, "image", "", "read the code from a QR photo (PNG or JPEG)")
 	return cmd
 }
 

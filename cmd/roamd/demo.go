@@ -424,7 +424,9 @@ func (j *journey) nationalPlatform(ctx context.Context) error {
 func (j *journey) foreignTravellers(ctx context.Context) error {
 	c := j.c
 	kr := c.auth
-	c.clock.Set(cst(time.Month(7), 20, 10).AddDate(1, 0, 0)) // 2021-07-20
+	// The decisions are asked "as of" 2021-07-20 (the at parameter); the
+	// simulated clock stays in March 2020 for the provinces' residents.
+	when := cst(time.Month(7), 20, 10).AddDate(1, 0, 0)
 	july1 := time.Date(2021, 7, 1, 0, 0, 0, 0, clock.CST)
 	atKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -461,19 +463,18 @@ func (j *journey) foreignTravellers(ctx context.Context) error {
 	if err := c.waitApplied(ctx, "110000", last); err != nil {
 		return err
 	}
-	now := c.clock.Now()
-	eu, err := at.Vaccination(july1, july1.AddDate(1, 0, 0), 2, 2, now.AddDate(0, 0, -30))
+	eu, err := at.Vaccination(july1, july1.AddDate(1, 0, 0), 2, 2, when.AddDate(0, 0, -30))
 	if err != nil {
 		return err
 	}
-	if err := j.verify(ctx, "eu-dcc-beijing", "a traveller from Austria with an EU Digital COVID Certificate (two doses, a month ago) at a Beijing intercity checkpoint", "110000", "intercity", eu, time.Time{}, expectation{"PASS", nil}); err != nil {
+	if err := j.verify(ctx, "eu-dcc-beijing", "a traveller from Austria with an EU Digital COVID Certificate (two doses, a month ago) at a Beijing intercity checkpoint", "110000", "intercity", eu, when, expectation{"PASS", nil}); err != nil {
 		return err
 	}
-	card, err := us.VaccinationCard(july1, "208", now.AddDate(0, 0, -60), now.AddDate(0, 0, -39))
+	card, err := us.VaccinationCard(july1, "208", when.AddDate(0, 0, -60), when.AddDate(0, 0, -39))
 	if err != nil {
 		return err
 	}
-	return j.verify(ctx, "shc-beijing", "a traveller with a SMART Health Card (two doses) at a Beijing intercity checkpoint", "110000", "intercity", card, time.Time{}, expectation{"PASS", nil})
+	return j.verify(ctx, "shc-beijing", "a traveller with a SMART Health Card (two doses) at a Beijing intercity checkpoint", "110000", "intercity", card, when, expectation{"PASS", nil})
 }
 
 // nationalCode is a green code of the national platform's issuing service.

@@ -1,0 +1,85 @@
+package qrimage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg" // JPEG photos
+	_ "image/png"  // PNG files
+	"io"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+	goqrcode "github.com/skip2/go-qrcode"
+)
+
+// Limits.
+const (
+	// MaxFileBytes caps an image file, in bytes.
+	MaxFileBytes = 20 << 20
+	// MaxPixels caps width × height before the image is decoded.
+	MaxPixels = 40_000_000
+)
+
+// ErrNoQR means no QR code could be read from the image.
+var ErrNoQR = errors.New("no QR code found in the image")
+
+// Decode reads a PNG or JPEG image and returns the text of the QR code in
+// it, trying the image as given and rotated by 90°, 180° and 270°. Errors:
+// the image is too large, not a PNG/JPEG, or ErrNoQR.
+func Decode(r io.Reader) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > MaxFileBytes {
+		return "", fmt.Errorf("image is over %d bytes", MaxFileBytes)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("not a PNG or JPEG image: %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxPixels {
+		return "", fmt.Errorf("%s image is %dx%d pixels; the limit is %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("decode %s: %v", format, err)
+	}
+	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
+	reader := qrcode.NewQRCodeReader()
+	for i := 0; i < 4; i++ {
+		bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+		if err == nil {
+			if res, err := reader.Decode(bmp, hints); err == nil {
+				return res.GetText(), nil
+			}
+		}
+		img = rotate90(img)
+	}
+	return "", ErrNoQR
+}
+
+func rotate90(src image.Image) image.Image {
+	b := src.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dy(), b.Dx()))
+	rgba := image.NewRGBA(b)
+	draw.Draw(rgba, b, src, b.Min, draw.Src)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			dst.Set(b.Max.Y-1-y, x-b.Min.X, rgba.At(x, y))
+		}
+	}
+	return dst
+}
+
+// PNG encodes text as a QR code PNG of size×size pixels (medium error
+// correction, as health-code QR codes use).
+func PNG(text string, size int) ([]byte, error) {
+	if size < 64 || size > 4096 {
+		return nil, fmt.Errorf("size %d is outside 64-4096 pixels", size)
+	}
+	return goqrcode.Encode(text, goqrcode.Medium, size)
+}
