@@ -109,7 +109,8 @@ func newCodeCmd(g *globals) *cobra.Command {
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var file, host, checkpoint, at, imageFile string
-	var explain bool
+	var explain, offline bool
+	var trustCerts, trustJWKS []string
 	cmd := &cobra.Command{
 		Use:   "verify [PAYLOAD] [--file F] [--host 410000] [--checkpoint intercity] [--at TIME]",
 		Short: "Ask a node for a decision on a presented code",
@@ -135,6 +136,20 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 				}
 			} else if payload, err = readPayload(cmd.InOrStdin(), args, file); err != nil {
 				return err
+			}
+			if offline {
+				t, err := loadOfflineTrust(trustCerts, trustJWKS)
+				if err != nil {
+					return err
+				}
+				when := time.Now()
+				if at != "" {
+					if when, err = parseTime("at", at); err != nil {
+						return err
+					}
+				}
+				b, isSHC := fromSmartHealthCardFile([]byte(payload))
+				return verifyOffline(cmd.OutOrStdout(), t, b, when, g.json, isSHC)
 			}
 			req := &roamv1.ExplainRequest{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
 			if at != "" {
@@ -208,6 +223,9 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 	f.StringVar(&at, "at", "", "decide as of this time (RFC 3339 or YYYY-MM-DD; default: the node's clock)")
 	f.BoolVar(&explain, "explain", false, "also print every pipeline stage")
 	f.StringVar(&imageFile, "image", "", "read the code from a QR photo (PNG or JPEG)")
+	f.BoolVar(&offline, "offline", false, "check signature and times without a node (agreement and policy are skipped)")
+	f.StringArrayVar(&trustCerts, "trust-cert", nil, "with --offline: a DSC certificate to trust for EU DCCs (PEM, DER or base64 DER); repeatable")
+	f.StringArrayVar(&trustJWKS, "trust-jwks", nil, "with --offline: [ISSUER=]FILE, a JWK set to trust (ISSUER a jurisdiction id or an SHC issuer URL binds the keys to it); repeatable")
 	return cmd
 }
 
