@@ -109,6 +109,7 @@ func newRoot() *cobra.Command {
 		newHubCmd(g),
 		newAuditCmd(g),
 		newTLSCmd(),
+		newTrustCmd(g),
 	)
 	return root
 }
