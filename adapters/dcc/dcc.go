@@ -169,8 +169,15 @@ func (v *Verifier) Verify(payload []byte, at time.Time) (*Result, error) {
 		return r, err
 	}
 
-	// 6. expiry.
-	if err := r.run(StageExpiry, checkExpiry(msg.claims, at)); err != nil {
+	// 6. expiry: the certificate's iat/exp, and the DSC must have been
+	// valid when it signed (iat) — an expired or not-yet-valid DSC signs
+	// nothing.
+	exErr := checkExpiry(msg.claims, at)
+	if exErr == nil && (msg.claims.iat.Before(dsc.NotBefore) || msg.claims.iat.After(dsc.NotAfter)) {
+		exErr = reason.New(reason.KeyNotValidAtIat, "the DSC is valid %s to %s; the certificate was issued %s",
+			dsc.NotBefore.UTC().Format(time.RFC3339), dsc.NotAfter.UTC().Format(time.RFC3339), msg.claims.iat.Format(time.RFC3339))
+	}
+	if err := r.run(StageExpiry, exErr); err != nil {
 		return r, err
 	}
 

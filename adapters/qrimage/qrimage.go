@@ -13,14 +13,20 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 	goqrcode "github.com/skip2/go-qrcode"
+	xdraw "golang.org/x/image/draw"
 )
 
 // Limits.
 const (
 	// MaxFileBytes caps an image file, in bytes.
 	MaxFileBytes = 20 << 20
-	// MaxPixels caps width × height before the image is decoded.
-	MaxPixels = 40_000_000
+	// MaxPixels caps width × height before the image is decoded (a 16 MP
+	// phone photo fits).
+	MaxPixels = 16_000_000
+	// scanEdge is the longest edge the QR reader sees: larger pictures are
+	// scaled down first, which bounds time and memory and loses nothing a
+	// phone camera's QR needs.
+	scanEdge = 1600
 )
 
 // ErrNoQR means no QR code could be read from the image.
@@ -48,6 +54,7 @@ func Decode(r io.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("decode %s: %v", format, err)
 	}
+	img = fit(img, scanEdge)
 	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
 	reader := qrcode.NewQRCodeReader()
 	for i := 0; i < 4; i++ {
@@ -82,4 +89,21 @@ func PNG(text string, size int) ([]byte, error) {
 		return nil, fmt.Errorf("size %d is outside 64-4096 pixels", size)
 	}
 	return goqrcode.Encode(text, goqrcode.Medium, size)
+}
+
+// fit scales img down so that its longer edge is at most edge pixels.
+func fit(img image.Image, edge int) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= edge && h <= edge {
+		return img
+	}
+	if w >= h {
+		h, w = max(1, h*edge/w), edge
+	} else {
+		w, h = max(1, w*edge/h), edge
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, b, xdraw.Src, nil)
+	return dst
 }

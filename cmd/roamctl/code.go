@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/roam-federation/roam/adapters/qrimage"
+	"github.com/roam-federation/roam/adapters/shc"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/recognition"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
@@ -150,6 +151,11 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 				}
 				b, isSHC := fromSmartHealthCardFile([]byte(payload))
 				return verifyOffline(cmd.OutOrStdout(), t, b, when, g.json, isSHC)
+			}
+			// A .smart-health-card file or a bare card JWS goes to the node
+			// in the card's QR form, which nodes detect.
+			if b, isSHC := fromSmartHealthCardFile([]byte(payload)); isSHC || compressedJWS(b) {
+				payload = shc.JWSToNumeric(string(b))
 			}
 			req := &roamv1.ExplainRequest{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
 			if at != "" {

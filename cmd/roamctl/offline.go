@@ -48,17 +48,24 @@ func loadOfflineTrust(certFiles, jwksSpecs []string) (*offlineTrust, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--trust-jwks %s: %w", spec, err)
 		}
-		if strings.HasPrefix(issuer, "https://") || issuer == "" {
-			// SMART Health Cards issuer (or any issuer): errors here only
-			// mean the file is not an SHC JWKS.
-			_ = t.shc.AddJWKS(issuer, b)
-		}
-		if !strings.HasPrefix(issuer, "https://") {
+		switch {
+		case strings.Contains(issuer, "://"):
+			if err := t.shc.AddJWKS(issuer, b); err != nil {
+				return nil, fmt.Errorf("--trust-jwks %s: %w", spec, err)
+			}
+		case issuer != "":
 			keys, err := roamKeys(b, issuer)
-			if err != nil && issuer != "" {
+			if err != nil {
 				return nil, fmt.Errorf("--trust-jwks %s: %w", spec, err)
 			}
 			t.roam[issuer] = append(t.roam[issuer], keys...)
+		default: // any issuer: roam keys, SHC keys, or both
+			shcErr := t.shc.AddJWKS(shc.AnyIssuer, b)
+			keys, err := roamKeys(b, "")
+			if err != nil && shcErr != nil {
+				return nil, fmt.Errorf("--trust-jwks %s: not a usable JWKS: %v", spec, err)
+			}
+			t.roam[""] = append(t.roam[""], keys...)
 		}
 	}
 	return t, nil
@@ -150,6 +157,14 @@ func verifyOffline(out io.Writer, t *offlineTrust, payload []byte, at time.Time,
 	case bytes.HasPrefix(payload, []byte(dcc.Prefix)):
 		r, err := (&dcc.Verifier{Trust: t}).Verify(payload, at)
 		stages, issuer, verr = r.Stages, r.Issuer, err
+		// As on a node, the DSC must belong to the country the
+		// certificate claims: its subject C= here.
+		if err == nil {
+			bound := countryTrust{t, strings.TrimPrefix(r.Issuer, "XX-")}
+			if _, err := (&dcc.Verifier{Trust: bound}).Verify(payload, at); err != nil {
+				verr = reason.New(reason.KeyIssuerMismatch, "no trusted DSC of %s signed this certificate", r.Issuer)
+			}
+		}
 	case isSHC || bytes.HasPrefix(payload, []byte("shc:/")) || compressedJWS(payload):
 		r, err := (&shc.Verifier{Keys: t.shc}).Verify(payload, at)
 		stages, issuer, verr = r.Stages, r.Issuer, err
@@ -209,4 +224,23 @@ func compressedJWS(p []byte) bool {
 	}
 	h, err := base64.RawURLEncoding.DecodeString(string(p[:i]))
 	return err == nil && bytes.Contains(h, []byte(`"zip"`))
+}
+
+// countryTrust narrows the trusted DSCs to one country (subject C=).
+type countryTrust struct {
+	t       *offlineTrust
+	country string
+}
+
+func (c countryTrust) DSCs(kid []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, d := range c.t.DSCs(kid) {
+		for _, cc := range d.Subject.Country {
+			if strings.EqualFold(cc, c.country) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
 }

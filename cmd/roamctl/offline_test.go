@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +14,7 @@ import (
 	"time"
 
 	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/dcc"
 	"github.com/roam-federation/roam/adapters/roamjws"
 )
 
@@ -78,11 +83,32 @@ func TestVerifyOffline(t *testing.T) {
 	cert := write("at.b64", []byte(c.TestCtx.Cert))
 	dccFile := write("at.txt", []byte(c.Prefix))
 
+	// An Austrian DSC signing a certificate that claims Germany.
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	july := time.Date(2021, 7, 1, 0, 0, 0, 0, time.UTC)
+	atIs, err := dcc.NewCertIssuer("AT", ecKey, july.AddDate(0, -1, 0), july.AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	atCert := write("at-dsc.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: atIs.DSC.Raw}))
+	claimsDE, err := (&dcc.CertIssuer{Key: ecKey, DSC: atIs.DSC, Country: "DE"}).Vaccination(july, july.AddDate(1, 0, 0), 2, 2, july.AddDate(0, 0, -30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deFile := write("de.txt", []byte(claimsDE))
+	garbage := write("garbage.json", []byte(`{"keys":"no"}`))
+
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"DCC signed by another country's DSC", []string{"verify", "--offline", "--trust-cert", atCert, "--at", july.AddDate(0, 0, 5).Format(time.RFC3339), "--file", deFile}, "key_issuer_mismatch"},
+		{"unusable trust file is an error", []string{"verify", "--offline", "--trust-jwks", garbage, "--at", at, code}, "not a usable JWKS"},
+		{"unusable SHC trust file is an error", []string{"verify", "--offline", "--trust-jwks", "https://x.example=" + garbage, "--at", at, code}, "--trust-jwks"},
 		{"roam code, key bound to its issuer", []string{"verify", "--offline", "--trust-jwks", "330000=" + jwks, "--at", at, code}, "VALID"},
 		{"roam code, key for any issuer", []string{"verify", "--offline", "--trust-jwks", jwks, "--at", at, code}, "VALID"},
 		{"roam code, key bound to another issuer", []string{"verify", "--offline", "--trust-jwks", "110000=" + jwks, "--at", at, code}, "unknown_key"},
@@ -98,7 +124,7 @@ func TestVerifyOffline(t *testing.T) {
 			if !strings.Contains(out+errText, tt.want) {
 				t.Fatalf("output %q %q lacks %q", out, errText, tt.want)
 			}
-			if !strings.Contains(out, "offline") {
+			if errText == "" && !strings.Contains(out, "offline") {
 				t.Fatalf("output %q does not say it was offline", out)
 			}
 		})
