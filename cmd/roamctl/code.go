@@ -149,13 +149,30 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 						return err
 					}
 				}
-				b, isSHC := fromSmartHealthCardFile([]byte(payload))
-				return verifyOffline(cmd.OutOrStdout(), t, b, when, g.json, isSHC)
+				creds := smartHealthCardFile([]byte(payload))
+				if creds == nil {
+					return verifyOffline(cmd.OutOrStdout(), t, []byte(payload), when, g.json, false)
+				}
+				// Every credential of the file is checked, not only the first.
+				for i, c := range creds {
+					if len(creds) > 1 && !g.json {
+						fmt.Fprintf(cmd.OutOrStdout(), "credential %d of %d:\n", i+1, len(creds))
+					}
+					if err := verifyOffline(cmd.OutOrStdout(), t, c, when, g.json, true); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			// A .smart-health-card file or a bare card JWS goes to the node
 			// in the card's QR form, which nodes detect.
-			if b, isSHC := fromSmartHealthCardFile([]byte(payload)); isSHC || compressedJWS(b) {
-				payload = shc.JWSToNumeric(string(b))
+			if creds := smartHealthCardFile([]byte(payload)); creds != nil {
+				if len(creds) > 1 {
+					return fmt.Errorf("the file holds %d credentials; a node decides on one code at a time (split the file, or use --offline to check them all)", len(creds))
+				}
+				payload = shc.JWSToNumeric(string(creds[0]))
+			} else if compressedJWS([]byte(payload)) {
+				payload = shc.JWSToNumeric(payload)
 			}
 			req := &roamv1.ExplainRequest{Payload: []byte(payload), Host: host, Checkpoint: checkpoint}
 			if at != "" {

@@ -201,18 +201,21 @@ func reasonCode(err error) string {
 	return string(reason.Of(err))
 }
 
-// fromSmartHealthCardFile returns the first credential of a
-// .smart-health-card file ({"verifiableCredential": [...]}), or b unchanged
-// when it is not one.
-func fromSmartHealthCardFile(b []byte) ([]byte, bool) {
+// smartHealthCardFile returns the credentials of a .smart-health-card file
+// ({"verifiableCredential": [...]}), or nil when b is not one.
+func smartHealthCardFile(b []byte) [][]byte {
 	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-		return b, false
+		return nil
 	}
 	creds, err := shc.ParseFile(b)
 	if err != nil || len(creds) == 0 {
-		return b, false
+		return nil
 	}
-	return []byte(creds[0]), true
+	out := make([][]byte, len(creds))
+	for i, c := range creds {
+		out[i] = []byte(c)
+	}
+	return out
 }
 
 // compressedJWS reports a bare compact JWS whose header says "zip": a SMART
