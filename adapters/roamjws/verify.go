@@ -16,6 +16,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/strictjson"
 	"github.com/roam-federation/roam/federation/reason"
 )
 
@@ -358,80 +359,13 @@ func strictUnmarshal(data []byte, v any, check func(key string) error) error {
 	return nil
 }
 
-// scanStrict walks the JSON tokens once, checking for duplicate keys in
-// every object and applying check to the top-level keys.
+// scanStrict checks the JSON structure once (strictjson.Scan): duplicate
+// keys in every object, nesting, and check on the top-level keys.
 func scanStrict(data []byte, check func(string) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return errors.New("not a JSON object")
-	}
-	return scanObject(dec, 1, check)
+	return strictjson.Scan(data, maxDepth, check)
 }
 
 const maxDepth = 16
-
-func scanObject(dec *json.Decoder, depth int, check func(string) error) error {
-	if depth > maxDepth {
-		return errors.New("JSON nested too deeply")
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, ok := t.(string)
-		if !ok {
-			return errors.New("object key is not a string")
-		}
-		if seen[k] {
-			return fmt.Errorf("duplicate key %q", strings.ToValidUTF8(k, "?"))
-		}
-		seen[k] = true
-		if depth == 1 && check != nil {
-			if err := check(k); err != nil {
-				return err
-			}
-		}
-		if err := scanValue(dec, depth); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // closing '}'
-	return err
-}
-
-func scanValue(dec *json.Decoder, depth int) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	d, ok := t.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch d {
-	case '{':
-		return scanObject(dec, depth+1, nil)
-	case '[':
-		if depth+1 > maxDepth {
-			return errors.New("JSON nested too deeply")
-		}
-		for dec.More() {
-			if err := scanValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err := dec.Token()
-		return err
-	}
-	return fmt.Errorf("unexpected %v", d)
-}
 
 // Adapter is the roam format's adapters.Adapter: "roam:" codes and bare
 // compact JWS.

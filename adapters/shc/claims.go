@@ -1,11 +1,8 @@
 package shc
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+	"github.com/roam-federation/roam/adapters/strictjson"
 	"math"
 	"net/url"
 	"slices"
@@ -174,79 +171,13 @@ func (v *Verifier) checkValidity(c *claims, kid string, at time.Time) error {
 }
 
 // scanStrict checks that data is exactly one JSON object with no duplicate
-// key in any object, nested at most maxDepth deep. key, if not nil, sees
-// every key of the top-level object.
+// key in any object, nested at most maxDepth deep (strictjson.Scan). key,
+// if not nil, sees every key of the top-level object.
 func scanStrict(data []byte, key func(string)) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return errors.New("not a JSON object")
-	}
-	if err := scanObject(dec, 1, key); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
-
-func scanObject(dec *json.Decoder, depth int, key func(string)) error {
-	if depth > maxDepth {
-		return errors.New("JSON nested too deeply")
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k, ok := t.(string)
-		if !ok {
-			return errors.New("object key is not a string")
-		}
-		if seen[k] {
-			return fmt.Errorf("duplicate key %q", strings.ToValidUTF8(k, "?"))
-		}
-		seen[k] = true
+	return strictjson.Scan(data, maxDepth, func(k string) error {
 		if key != nil {
 			key(k)
 		}
-		if err := scanValue(dec, depth); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // '}'
-	return err
-}
-
-func scanValue(dec *json.Decoder, depth int) error {
-	t, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	d, ok := t.(json.Delim)
-	if !ok {
 		return nil
-	}
-	switch d {
-	case '{':
-		return scanObject(dec, depth+1, nil)
-	case '[':
-		if depth+1 > maxDepth {
-			return errors.New("JSON nested too deeply")
-		}
-		for dec.More() {
-			if err := scanValue(dec, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err := dec.Token() // ']'
-		return err
-	}
-	return fmt.Errorf("unexpected %v", d)
+	})
 }
