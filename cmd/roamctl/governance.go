@@ -123,10 +123,8 @@ func newAdminCmd(g *globals) *cobra.Command {
 		Short: "Add an admin key for a jurisdiction (a national admin signs; a national key needs the quorum)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range [][2]string{{"jurisdiction", jur}, {"jwk", jwkFile}, {"holder", holder}} {
-				if err := requireFlag(f[0], f[1]); err != nil {
-					return err
-				}
+			if err := requireFlags("jurisdiction", jur, "jwk", jwkFile, "holder", holder); err != nil {
+				return err
 			}
 			b, err := os.ReadFile(jwkFile)
 			if err != nil {
@@ -377,12 +375,7 @@ func newMatrixCmd(g *globals) *cobra.Command {
 		Short: "Print who recognises whom: rows are hosts, columns issuers, cells the agreement state (hub = through the national platform)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, ctx, done, err := g.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+			resp, err := g.state(cmd)
 			if err != nil {
 				return err
 			}
@@ -398,10 +391,8 @@ func newImposeCmd(g *globals) *cobra.Command {
 		Short: "Make host ← issuer active by national decision, without the parties' acts (national admin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range [][2]string{{"host", host}, {"issuer", issuer}, {"from", from}} {
-				if err := requireFlag(f[0], f[1]); err != nil {
-					return err
-				}
+			if err := requireFlags("host", host, "issuer", issuer, "from", from); err != nil {
+				return err
 			}
 			f, err := parseTime("from", from)
 			if err != nil {
@@ -441,10 +432,8 @@ func (m *memberFlags) bind(cmd *cobra.Command) {
 }
 
 func (m *memberFlags) member() (*roamv1.UpsertMember, error) {
-	for _, f := range [][2]string{{"jurisdiction", m.jurisdiction}, {"raft", m.raft}, {"grpc", m.grpc}} {
-		if err := requireFlag(f[0], f[1]); err != nil {
-			return nil, err
-		}
+	if err := requireFlags("jurisdiction", m.jurisdiction, "raft", m.raft, "grpc", m.grpc); err != nil {
+		return nil, err
 	}
 	if m.id == "" {
 		m.id = m.jurisdiction

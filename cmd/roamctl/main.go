@@ -288,6 +288,27 @@ func loadSigner(path string) (*roamjws.Signer, error) {
 	return s, err
 }
 
+// state reads the whole registry from the node at --addr (its local
+// replica).
+func (g *globals) state(cmd *cobra.Command) (*roamv1.GetStateResponse, error) {
+	conn, ctx, done, err := g.open(cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+}
+
+// requireFlags takes name, value pairs and names the first empty one.
+func requireFlags(nameValues ...string) error {
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if err := requireFlag(nameValues[i], nameValues[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func requireFlag(name, v string) error {
 	if v == "" {
 		return fmt.Errorf("--%s is required", name)

@@ -16,12 +16,7 @@ func newReadCmd(g *globals, what, short string) *cobra.Command {
 		Short: short + " (from the node's local replica)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conn, ctx, done, err := g.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+			resp, err := g.state(cmd)
 			if err != nil {
 				return err
 			}

@@ -55,10 +55,8 @@ func newTLSCmd() *cobra.Command {
 		Short: "Issue a node certificate bound to its jurisdiction (spiffe://roam/jurisdiction/<J>/node/<id>)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range [][2]string{{"ca-dir", caDir}, {"jurisdiction", jur}, {"out-dir", out}} {
-				if err := requireFlag(f[0], f[1]); err != nil {
-					return err
-				}
+			if err := requireFlags("ca-dir", caDir, "jurisdiction", jur, "out-dir", out); err != nil {
+				return err
 			}
 			if len(hosts) == 0 {
 				return fmt.Errorf("--host is required: the IP or DNS name peers dial this node at (repeatable)")

@@ -52,10 +52,8 @@ func newTrustCmd(g *globals) *cobra.Command {
 		Short: "Register (or rotate the keys of) a SMART Health Cards issuer",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range [][2]string{{"jurisdiction", jur}, {"url", url}, {"jwks", jwksFile}} {
-				if err := requireFlag(f[0], f[1]); err != nil {
-					return err
-				}
+			if err := requireFlags("jurisdiction", jur, "url", url, "jwks", jwksFile); err != nil {
+				return err
 			}
 			b, err := os.ReadFile(jwksFile)
 			if err != nil {
@@ -73,10 +71,8 @@ func newTrustCmd(g *globals) *cobra.Command {
 		Short: "Revoke one SMART Health Card revocation id (rid) of an issuer key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range [][2]string{{"url", url}, {"kid", kid}, {"rid", rid}} {
-				if err := requireFlag(f[0], f[1]); err != nil {
-					return err
-				}
+			if err := requireFlags("url", url, "kid", kid, "rid", rid); err != nil {
+				return err
 			}
 			return g.propose(cmd, &roamv1.RevokeShc{Url: url, Kid: kid, Rid: rid})
 		},

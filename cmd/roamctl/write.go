@@ -27,10 +27,8 @@ func newAgreementCmd(g *globals) *cobra.Command {
 		Short: "Propose host ← issuer (the other party must accept)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, f := range [][2]string{{"host", host}, {"issuer", issuer}, {"from", from}} {
-				if err := requireFlag(f[0], f[1]); err != nil {
-					return err
-				}
+			if err := requireFlags("host", host, "issuer", issuer, "from", from); err != nil {
+				return err
 			}
 			if as == "" {
 				as = host
@@ -128,12 +126,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 }
 
 func currentVersion(cmd *cobra.Command, g *globals, id string) (uint64, error) {
-	conn, ctx, done, err := g.open(cmd)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	resp, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{})
+	resp, err := g.state(cmd)
 	if err != nil {
 		return 0, err
 	}
