@@ -2,16 +2,20 @@ package peering
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
+	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/reason"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -118,6 +122,75 @@ func TestQueryStatus(t *testing.T) {
 			}
 			if err != nil || got.Color != tt.wantColor || got.Version != 2 {
 				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestQueryStatusRequiresIssuerIdentity: with RequireIdentity, an answer
+// (a status or a NotFound) counts only from a node whose TLS certificate
+// names the member asked and its issuer — not from whoever holds the
+// member's address. The option once existed unused, and no test noticed.
+func TestQueryStatusRequiresIssuerIdentity(t *testing.T) {
+	now := time.Date(2020, 3, 2, 9, 0, 0, 0, clock.CST)
+	key, _ := roamjws.GenerateKey(roamjws.ES256)
+	signer, _ := roamjws.NewSigner(key)
+	pub, _ := key.PublicKey()
+	var raw any
+	if err := pub.Raw(&raw); err != nil {
+		t.Fatal(err)
+	}
+	ks := keys{signer.Kid(): {PublicKey: roamjws.PublicKey{Kid: signer.Kid(), Jurisdiction: "330000", Alg: "ES256", Raw: raw}, State: roamjws.KeyActive, NotBefore: now.Add(-time.Hour).Unix()}}
+	jti, _ := roamjws.NewCodeID()
+	assertion := func() string {
+		tok, _ := signer.Sign(&adapters.Claims{Issuer: "330000", CodeID: jti, Color: adapters.Green, Version: 1, IssuedAt: now.Unix(), NotBefore: now.Unix(), Expires: now.Add(time.Minute).Unix()}, roamjws.TypStatus)
+		return tok
+	}
+	ca, err := identity.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	tlsServe := func(id identity.ID) string {
+		certPEM, keyPEM, err := ca.Issue(id, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := grpc.NewServer(grpc.Creds(credentials.NewTLS(identity.ServerConfig(cert, pool))))
+		roamv1.RegisterPeeringServiceServer(g, &issuerServer{assertion: assertion})
+		go g.Serve(lis)
+		t.Cleanup(g.Stop)
+		return lis.Addr().String()
+	}
+	for _, tc := range []struct {
+		name string
+		id   identity.ID
+		want reason.Code
+	}{
+		{"the member itself", identity.ID{Jurisdiction: "330000", NodeID: "330000"}, ""},
+		{"a node of another jurisdiction at the member's address", identity.ID{Jurisdiction: "510000", NodeID: "330000"}, reason.StatusInvalid},
+		{"another node of the same jurisdiction", identity.ID{Jurisdiction: "330000", NodeID: "330000-b"}, reason.StatusInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := members{"330000": {{NodeId: "330000", Jurisdiction: "330000", GrpcAddress: tlsServe(tc.id)}}}
+			p := NewPool(grpc.WithTransportCredentials(credentials.NewTLS(identity.ClientConfig(nil, pool))))
+			defer p.Close()
+			c := &StatusClient{Pool: p, Members: ms, Verifier: &roamjws.Verifier{Keys: ks}, Clock: clock.NewSim(now), Timeout: 2 * time.Second, RequireIdentity: true}
+			_, err := c.QueryStatus(context.Background(), "330000", jti)
+			if tc.want == "" && err != nil {
+				t.Fatalf("the member's own answer: %v", err)
+			}
+			if tc.want != "" && reason.Of(err) != tc.want {
+				t.Fatalf("err = %v, want %s", err, tc.want)
 			}
 		})
 	}
