@@ -76,13 +76,6 @@ type Staged interface {
 	DecodeStages(ctx context.Context, payload []byte, at time.Time) (*Claims, []Stage, error)
 }
 
-// Foreign marks an adapter for a foreign certificate format whose Decode
-// yields Facts instead of a colour.
-type Foreign interface {
-	Adapter
-	Foreign()
-}
-
 // Adapter translates one code format into canonical Claims.
 type Adapter interface {
 	// Format names the format: "roam", "zhejiang", "beijing".

@@ -29,13 +29,10 @@ type Adapter struct {
 	MaxInflate int // bytes; DefaultMaxInflate when 0
 }
 
-var _ adapters.Foreign = Adapter{}
+var _ adapters.Staged = Adapter{}
 
 // Format returns "dcc".
 func (Adapter) Format() string { return "dcc" }
-
-// Foreign marks the EU DCC as a foreign certificate format.
-func (Adapter) Foreign() {}
 
 // Detect reports an "HC1:" payload.
 func (Adapter) Detect(p []byte) bool { return bytes.HasPrefix(p, []byte(Prefix)) }

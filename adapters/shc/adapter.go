@@ -20,13 +20,10 @@ type Adapter struct {
 	JurisdictionOf func(issuer string) (string, bool)
 }
 
-var _ adapters.Foreign = Adapter{}
+var _ adapters.Staged = Adapter{}
 
 // Format returns "shc".
 func (Adapter) Format() string { return "shc" }
-
-// Foreign marks SMART Health Cards as a foreign certificate format.
-func (Adapter) Foreign() {}
 
 // Detect reports a "shc:/" numeric payload.
 func (Adapter) Detect(p []byte) bool { return bytes.HasPrefix(p, []byte(Prefix)) }

@@ -150,8 +150,8 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	}
 	if ad == nil {
 		err := reason.New(reason.UnsupportedFormat, "not a roam code (roam:…) or a known native format")
-		if len(req.Payload) > 4096 {
-			err = reason.New(reason.InputTooLarge, "payload is %d bytes; the limit is 4096", len(req.Payload))
+		if len(req.Payload) > roamjws.DefaultMaxInput {
+			err = reason.New(reason.InputTooLarge, "payload is %d bytes; the limit is %d", len(req.Payload), roamjws.DefaultMaxInput)
 		}
 		stage(StageDecode, err)
 		return reject(err)
