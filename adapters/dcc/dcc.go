@@ -9,10 +9,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/roam-federation/roam/adapters"
 	"io"
 	"time"
 
+	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/federation/reason"
 )
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/jwscompact"
 	"github.com/roam-federation/roam/federation/reason"
 )
 
@@ -49,7 +50,7 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("accepted %q", in)
 			}
 			for _, b := range tok {
-				if !isB64URL(b) && b != '.' {
+				if !jwscompact.IsB64URL(b) && b != '.' {
 					t.Fatalf("accepted byte 0x%02x", b)
 				}
 			}

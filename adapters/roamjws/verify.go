@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/roam-federation/roam/adapters"
+	"github.com/roam-federation/roam/adapters/jwscompact"
 	"github.com/roam-federation/roam/adapters/strictjson"
 	"github.com/roam-federation/roam/federation/reason"
 )
@@ -187,28 +187,13 @@ type Compact struct {
 // verify the signature: call VerifyWith with the key the caller trusts for
 // Kid. Errors are *reason.Error.
 func ParseCompact(tok []byte, typ string) (*Compact, error) {
-	// Rule 2: compact serialization only.
-	if t := bytes.TrimLeft(tok, " \t\r\n"); len(t) > 0 && t[0] == '{' {
-		return nil, reason.New(reason.SerializationNotCompact, "JSON serialization is not accepted; present the compact form")
-	}
-	for i, c := range tok {
-		if !isB64URL(c) && c != '.' {
-			return nil, reason.New(reason.Malformed, "byte %d (0x%02x) is outside the base64url alphabet", i, c)
-		}
-	}
-	parts := bytes.Split(tok, []byte("."))
-	if len(parts) != 3 {
-		return nil, reason.New(reason.SerializationNotCompact, "compact JWS has 3 dot-separated parts, got %d", len(parts))
-	}
-	hb, err := b64(parts[0])
+	// Rules 1-2: compact serialization, base64url only, three parts.
+	p, err := jwscompact.Split(tok)
 	if err != nil {
-		return nil, reason.New(reason.Malformed, "header: %v", err)
-	}
-	if !utf8.Valid(hb) {
-		return nil, reason.New(reason.Malformed, "header is not valid UTF-8")
+		return nil, err
 	}
 	var h header
-	if err := strictUnmarshal(hb, &h, func(k string) error {
+	if err := strictUnmarshal(p.Header, &h, func(k string) error {
 		if forbiddenHeaders[k] {
 			return reason.New(reason.HeaderForbidden, "header %q is never accepted (DESIGN.md §4 rule 5)", k)
 		}
@@ -233,15 +218,15 @@ func ParseCompact(tok []byte, typ string) (*Compact, error) {
 	if len(h.Kid) > maxKid {
 		return nil, reason.New(reason.UnknownKey, "kid is %d bytes; no registered kid is longer than %d", len(h.Kid), maxKid)
 	}
-	pb, err := b64(parts[1])
+	pb, err := jwscompact.Decode(p.Payload)
 	if err != nil {
 		return nil, reason.New(reason.Malformed, "payload: %v", err)
 	}
-	sig, err := b64(parts[2])
+	sig, err := jwscompact.Decode(p.Signature)
 	if err != nil {
 		return nil, reason.New(reason.SignatureFormat, "signature: %v", err)
 	}
-	return &Compact{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ, Payload: pb, signingInput: tok[:len(parts[0])+1+len(parts[1])], sig: sig}, nil
+	return &Compact{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ, Payload: pb, signingInput: p.SigningInput, sig: sig}, nil
 }
 
 // VerifyWith checks the signature with a trusted key: alg is the key's
@@ -321,19 +306,6 @@ func checkClaims(c *adapters.Claims, typ string) error {
 	return nil
 }
 
-func isB64URL(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
-
-func b64(p []byte) ([]byte, error) {
-	out := make([]byte, base64.RawURLEncoding.DecodedLen(len(p)))
-	n, err := base64.RawURLEncoding.Strict().Decode(out, p)
-	if err != nil {
-		return nil, fmt.Errorf("not base64url: %w", err)
-	}
-	return out[:n], nil
-}
-
 func asReason(err error, fallback reason.Code, what string) error {
 	var re *reason.Error
 	if errors.As(err, &re) {
@@ -397,7 +369,7 @@ func ClaimedIssuer(payload []byte) string {
 	if len(parts) != 3 {
 		return ""
 	}
-	pb, err := b64(parts[1])
+	pb, err := jwscompact.Decode(parts[1])
 	if err != nil {
 		return ""
 	}

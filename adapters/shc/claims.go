@@ -2,7 +2,6 @@ package shc
 
 import (
 	"encoding/json"
-	"github.com/roam-federation/roam/adapters/strictjson"
 	"math"
 	"net/url"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/roam-federation/roam/adapters/strictjson"
 	"github.com/roam-federation/roam/federation/reason"
 )
 
@@ -97,7 +97,7 @@ func parseClaims(raw []byte) (*claims, error) {
 	}
 	if p.VC.Rid != nil {
 		rid := *p.VC.Rid
-		if rid == "" || len(rid) > maxRid || strings.IndexFunc(rid, func(r rune) bool { return r > 0x7f || !isB64URL(byte(r)) }) >= 0 {
+		if rid == "" || len(rid) > maxRid || !isB64URLString(rid) {
 			return nil, reason.New(reason.ClaimsInvalid, "vc.rid must be 1 to %d characters of the base64url alphabet", maxRid)
 		}
 		c.rid = rid

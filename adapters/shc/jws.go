@@ -1,7 +1,6 @@
 package shc
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -9,8 +8,8 @@ import (
 	"encoding/json"
 	"math/big"
 	"slices"
-	"unicode/utf8"
 
+	"github.com/roam-federation/roam/adapters/jwscompact"
 	"github.com/roam-federation/roam/federation/reason"
 )
 
@@ -37,25 +36,11 @@ var allowedHeaders = map[string]bool{"alg": true, "kid": true, "zip": true}
 // Errors: serialization_not_compact, malformed, header_forbidden,
 // alg_not_allowed, kid_missing, unsupported_format (zip other than DEF).
 func parseCompact(tok []byte) (*compact, error) {
-	if len(tok) > 0 && tok[0] == '{' {
-		return nil, reason.New(reason.SerializationNotCompact, "JWS JSON serialization is not accepted; present the compact form")
-	}
-	for i, c := range tok {
-		if !isB64URL(c) && c != '.' {
-			return nil, reason.New(reason.Malformed, "byte %d (0x%02x) is outside the base64url alphabet", i, c)
-		}
-	}
-	parts := bytes.Split(tok, []byte("."))
-	if len(parts) != 3 {
-		return nil, reason.New(reason.SerializationNotCompact, "compact JWS has 3 dot-separated parts, got %d", len(parts))
-	}
-	hb, err := b64(parts[0])
+	p, err := jwscompact.Split(tok)
 	if err != nil {
-		return nil, reason.New(reason.Malformed, "header: %v", err)
+		return nil, err
 	}
-	if !utf8.Valid(hb) {
-		return nil, reason.New(reason.Malformed, "header is not valid UTF-8")
-	}
+	hb := p.Header
 	var forbidden string
 	if err := scanStrict(hb, func(k string) {
 		if forbidden == "" && !allowedHeaders[k] {
@@ -94,21 +79,21 @@ func parseCompact(tok []byte) (*compact, error) {
 	if *h.Zip != "DEF" {
 		return nil, reason.New(reason.UnsupportedFormat, `zip %q is not supported; want "DEF"`, *h.Zip)
 	}
-	if len(parts[1]) == 0 {
+	if len(p.Payload) == 0 {
 		return nil, reason.New(reason.Malformed, "payload is empty (detached payloads are not accepted)")
 	}
-	pb, err := b64(parts[1])
+	pb, err := jwscompact.Decode(p.Payload)
 	if err != nil {
 		return nil, reason.New(reason.Malformed, "payload: %v", err)
 	}
-	sig, err := b64(parts[2])
+	sig, err := jwscompact.Decode(p.Signature)
 	if err != nil {
 		return nil, reason.New(reason.SignatureFormat, "signature: %v", err)
 	}
 	return &compact{
 		kid:          *h.Kid,
 		payload:      pb,
-		signingInput: tok[:len(parts[0])+1+len(parts[1])],
+		signingInput: p.SigningInput,
 		sig:          sig,
 	}, nil
 }
@@ -163,18 +148,4 @@ func Thumbprint(pub *ecdsa.PublicKey) (string, error) {
 	j := `{"crv":"P-256","kty":"EC","x":"` + enc(pt[1:33]) + `","y":"` + enc(pt[33:]) + `"}`
 	sum := sha256.Sum256([]byte(j))
 	return enc(sum[:]), nil
-}
-
-func isB64URL(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-}
-
-// b64 decodes strict unpadded base64url (RFC 7515 §2).
-func b64(p []byte) ([]byte, error) {
-	out := make([]byte, base64.RawURLEncoding.DecodedLen(len(p)))
-	n, err := base64.RawURLEncoding.Strict().Decode(out, p)
-	if err != nil {
-		return nil, reason.New(reason.Malformed, "not base64url: %v", err)
-	}
-	return out[:n], nil
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"errors"
-	"github.com/roam-federation/roam/adapters"
 	"time"
 
+	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/federation/reason"
 )
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/roam-federation/roam/adapters/jwscompact"
 )
 
 // AnyIssuer registers keys that count for every issuer (roamctl
@@ -185,7 +187,7 @@ func (s *TrustStore) Revoked(issuer, kid, rid string, iat time.Time) bool {
 
 func isB64URLString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !isB64URL(s[i]) {
+		if !jwscompact.IsB64URL(s[i]) {
 			return false
 		}
 	}
