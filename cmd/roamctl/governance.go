@@ -103,14 +103,7 @@ func newJurisdictionCmd(g *globals) *cobra.Command {
 	}
 	add.Flags().StringVar(&name, "name", "", "display name, e.g. Henan")
 	add.Flags().StringVar(&system, "code-system", "", "native code system (default from the id)")
-	remove := &cobra.Command{
-		Use:   "remove ID",
-		Short: "Offboard a jurisdiction: its keys are revoked and its agreements terminated",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.propose(cmd, &roamv1.RemoveJurisdiction{Id: args[0]})
-		},
-	}
+	remove := g.proposeArg("remove ID", "Offboard a jurisdiction: its keys are revoked and its agreements terminated", func(arg string) proto.Message { return &roamv1.RemoveJurisdiction{Id: arg} })
 	c.AddCommand(add, remove)
 	return c
 }
@@ -144,14 +137,7 @@ func newAdminCmd(g *globals) *cobra.Command {
 	add.Flags().StringVar(&jur, "jurisdiction", "", "the jurisdiction the key acts for (000000 for a national admin)")
 	add.Flags().StringVar(&jwkFile, "jwk", "", "the admin's JWK file (a private JWK is reduced to its public half)")
 	add.Flags().StringVar(&holder, "holder", "", "who holds the key, e.g. \"Henan health commission\"")
-	revoke := &cobra.Command{
-		Use:   "revoke KID",
-		Short: "Revoke an admin key",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.propose(cmd, &roamv1.RevokeAdminKey{Kid: args[0]})
-		},
-	}
+	revoke := g.proposeArg("revoke KID", "Revoke an admin key", func(arg string) proto.Message { return &roamv1.RevokeAdminKey{Kid: arg} })
 	c.AddCommand(add, revoke)
 	return c
 }
@@ -175,14 +161,7 @@ func newHubCmd(g *globals) *cobra.Command {
 		},
 	}
 	join.Flags().StringVar(&from, "from", "", "effective from (RFC 3339 or YYYY-MM-DD, UTC+8)")
-	leave := &cobra.Command{
-		Use:   "leave JURISDICTION",
-		Short: "Withdraw a jurisdiction from the hub (national admin or the jurisdiction's admin)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.propose(cmd, &roamv1.LeaveHub{Jurisdiction: args[0]})
-		},
-	}
+	leave := g.proposeArg("leave JURISDICTION", "Withdraw a jurisdiction from the hub (national admin or the jurisdiction's admin)", func(arg string) proto.Message { return &roamv1.LeaveHub{Jurisdiction: arg} })
 	c.AddCommand(join, leave)
 	return c
 }

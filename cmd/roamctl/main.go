@@ -322,3 +322,16 @@ func jsonOut(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
+
+// proposeArg is a command that takes one argument (an id, a kid, a
+// jurisdiction) and proposes the signed registry command mk builds from it.
+func (g *globals) proposeArg(use, short string, mk func(arg string) proto.Message) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.propose(cmd, mk(args[0]))
+		},
+	}
+}

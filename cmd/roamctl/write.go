@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/registry"
@@ -92,7 +93,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 	accept.Flags().StringVar(&acceptAs, "as", "", "acting jurisdiction, the accepting party (the one that did not propose). "+asNotAuthenticated)
 	accept.Flags().Uint64Var(&version, "version", 0, "terms version to accept (default: the current proposal)")
 
-	stateCmd := func(use, short string, mk func(id, by, why string) any) *cobra.Command {
+	stateCmd := func(use, short string, mk func(id, by, why string) proto.Message) *cobra.Command {
 		var by, why string
 		cmd := &cobra.Command{
 			Use:   use + " AGREEMENT_ID --as JURISDICTION",
@@ -102,13 +103,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 				if err := requireFlag("as", by); err != nil {
 					return err
 				}
-				switch m := mk(args[0], by, why).(type) {
-				case *roamv1.SuspendAgreement:
-					return g.propose(cmd, m)
-				case *roamv1.TerminateAgreement:
-					return g.propose(cmd, m)
-				}
-				return nil
+				return g.propose(cmd, mk(args[0], by, why))
 			},
 		}
 		cmd.Flags().StringVar(&by, "as", "", "acting jurisdiction (host or issuer). "+asNotAuthenticated)
@@ -116,10 +111,10 @@ func newAgreementCmd(g *globals) *cobra.Command {
 		return cmd
 	}
 	c.AddCommand(propose, accept, newImposeCmd(g), newMatrixCmd(g),
-		stateCmd("suspend", "Suspend an active agreement", func(id, by, why string) any {
+		stateCmd("suspend", "Suspend an active agreement", func(id, by, why string) proto.Message {
 			return &roamv1.SuspendAgreement{Id: id, By: by, Reason: why, At: time.Now().Unix()}
 		}),
-		stateCmd("terminate", "Terminate an agreement for good", func(id, by, why string) any {
+		stateCmd("terminate", "Terminate an agreement for good", func(id, by, why string) proto.Message {
 			return &roamv1.TerminateAgreement{Id: id, By: by, Reason: why, At: time.Now().Unix()}
 		}))
 	return c
