@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -247,11 +248,11 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, lines map[int]string) 
 			if path != "" {
 				name = path + "." + k.Value
 			}
-			f, ok := fields[k.Value]
-			if !ok {
-				return unknownField(k, name, path, t)
+			i := slices.IndexFunc(fields, func(f yamlField) bool { return f.name == k.Value })
+			if i < 0 {
+				return unknownField(k, name, path, fields)
 			}
-			if err := checkNode(v, f, name, lines); err != nil {
+			if err := checkNode(v, fields[i].typ, name, lines); err != nil {
 				return err
 			}
 		}
@@ -265,8 +266,11 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, lines map[int]string) 
 	return nil
 }
 
-func unknownField(k *yaml.Node, name, path string, t reflect.Type) error {
-	known := yamlFieldNames(t)
+func unknownField(k *yaml.Node, name, path string, fields []yamlField) error {
+	known := make([]string, len(fields))
+	for i, f := range fields {
+		known[i] = f.name
+	}
 	where := "known fields"
 	if path != "" {
 		where = "known fields in " + path
@@ -282,41 +286,17 @@ func unknownField(k *yaml.Node, name, path string, t reflect.Type) error {
 	return errors.New(msg)
 }
 
-// yamlFieldNames lists a struct's YAML keys in declaration order, as
-// yaml.v3 names them (the tag's name, else the lower-cased field name).
-func yamlFieldNames(t reflect.Type) []string {
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				names = append(names, yamlFieldNames(ft)...)
-			}
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		names = append(names, name)
-	}
-	return names
+// yamlField is one YAML key of a struct and the Go type it decodes into.
+type yamlField struct {
+	name string
+	typ  reflect.Type
 }
 
-// yamlFields maps a struct's YAML keys to their Go types.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	m := map[string]reflect.Type{}
+// yamlFields lists a struct's YAML keys in declaration order, as yaml.v3
+// names them (the tag's name, else the lower-cased field name), with
+// ",inline" structs flattened in place.
+func yamlFields(t reflect.Type) []yamlField {
+	var out []yamlField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -332,18 +312,16 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for k, v := range yamlFields(ft) {
-					m[k] = v
-				}
+				out = append(out, yamlFields(ft)...)
 			}
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		m[name] = f.Type
+		out = append(out, yamlField{name, f.Type})
 	}
-	return m
+	return out
 }
 
 // Defaults fills unset optional fields.
