@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"time"
 
 	"github.com/roam-federation/roam/adapters"
-	"github.com/roam-federation/roam/federation/reason"
 )
 
 // Registry is what the adapter needs of the trust registry: the DSCs by
@@ -37,22 +35,6 @@ func (Adapter) Format() string { return "dcc" }
 // Detect reports an "HC1:" payload.
 func (Adapter) Detect(p []byte) bool { return bytes.HasPrefix(p, []byte(Prefix)) }
 
-// issuerTrust narrows a registry to the DSCs of one jurisdiction.
-type issuerTrust struct {
-	r Registry
-	j string
-}
-
-func (t issuerTrust) DSCs(kid []byte) []*x509.Certificate {
-	var out []*x509.Certificate
-	for _, c := range t.r.DSCs(kid) {
-		if j, ok := t.r.DSCJurisdiction(c.Raw); ok && j == t.j {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // Decode verifies the certificate as of at and returns canonical claims:
 // the issuing country as jurisdiction (XX-<ISO 3166>), its times and facts.
 func (a Adapter) Decode(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
@@ -63,23 +45,13 @@ func (a Adapter) Decode(ctx context.Context, payload []byte, at time.Time) (*ada
 // DecodeStages is Decode with the stages of issue 4 §5: unprefix, base45,
 // decompress, decode, signature, expiry, key_usage, schema.
 func (a Adapter) DecodeStages(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, []adapters.Stage, error) {
-	v := &Verifier{Trust: a.Registry, MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
+	v := &Verifier{MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
+	if a.Registry != nil {
+		v.Trust, v.Jurisdiction = a.Registry, a.Registry.DSCJurisdiction
+	}
 	r, err := v.Verify(payload, at)
 	if err != nil {
 		return nil, r.Stages, err
-	}
-	// Verify again with only the claimed country's DSCs.
-	bound := &Verifier{Trust: issuerTrust{a.Registry, r.Issuer}, MaxInput: a.MaxInput, MaxInflate: a.MaxInflate}
-	if _, err := bound.Verify(payload, at); err != nil {
-		stages := r.Stages[:0:0]
-		for _, s := range r.Stages {
-			if s.Name == StageSignature {
-				stages = append(stages, Stage{Name: StageSignature, Reason: string(reason.KeyIssuerMismatch)})
-				break
-			}
-			stages = append(stages, s)
-		}
-		return nil, stages, reason.New(reason.KeyIssuerMismatch, "the DSC that signed this certificate is not registered to %s, the issuer it claims", r.Issuer)
 	}
 	sum := sha256.Sum256(payload)
 	c := &adapters.Claims{

@@ -70,6 +70,12 @@ type Verifier struct {
 	// MaxInflate caps the zlib-inflated COSE message, in bytes; 0 means
 	// DefaultMaxInflate.
 	MaxInflate int
+	// Jurisdiction, when set, gives the jurisdiction a DSC (DER) is
+	// registered to; the DSC that verifies must then be registered to the
+	// issuer the certificate claims, or the signature stage fails with
+	// key_issuer_mismatch (DESIGN.md §4 rule 4, as kid is bound to iss for
+	// roam codes). Nil skips the check (a bare trust list has no owners).
+	Jurisdiction func(der []byte) (string, bool)
 }
 
 // Stage is one step of the pipeline as reached by Verify. Reason is empty
@@ -165,6 +171,9 @@ func (v *Verifier) Verify(payload []byte, at time.Time) (*Result, error) {
 
 	// 5. signature.
 	dsc, rerr := verifySignature(msg, v.Trust)
+	if rerr == nil && v.Jurisdiction != nil {
+		dsc, rerr = v.bindIssuer(msg, dsc, r.Issuer)
+	}
 	if err := r.run(StageSignature, rerr); err != nil {
 		return r, err
 	}
@@ -193,6 +202,38 @@ func (v *Verifier) Verify(payload []byte, at time.Time) (*Result, error) {
 	}
 	r.Facts = *facts
 	return r, nil
+}
+
+// bindIssuer checks that dsc, which verified msg, is registered to issuer.
+// If not, another DSC for the kid that is registered to issuer may still
+// verify (the same key in two certificates); only if none does is it
+// key_issuer_mismatch. The common case costs one map lookup.
+func (v *Verifier) bindIssuer(msg *decoded, dsc *x509.Certificate, issuer string) (*x509.Certificate, *reason.Error) {
+	if j, ok := v.Jurisdiction(dsc.Raw); ok && j == issuer {
+		return dsc, nil
+	}
+	if d, err := verifySignature(msg, issuerTrust{v.Trust, v.Jurisdiction, issuer}); err == nil {
+		return d, nil
+	}
+	return nil, reason.New(reason.KeyIssuerMismatch, "the DSC that signed this certificate is not registered to %s, the issuer it claims", issuer)
+}
+
+// issuerTrust narrows a trust list to the DSCs registered to one
+// jurisdiction.
+type issuerTrust struct {
+	t            TrustList
+	jurisdiction func(der []byte) (string, bool)
+	issuer       string
+}
+
+func (t issuerTrust) DSCs(kid []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range t.t.DSCs(kid) {
+		if j, ok := t.jurisdiction(c.Raw); ok && j == t.issuer {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // unprefix strips the "HC1:" context identifier. Inputs over maxIn bytes are

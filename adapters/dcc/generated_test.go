@@ -3,6 +3,7 @@ package dcc
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -538,3 +539,77 @@ func TestConcurrentVerify(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestIssuerBinding: with Jurisdiction set, the DSC that verifies must be
+// registered to the country the certificate claims (DESIGN.md §4 rule 4);
+// a second DSC under the same kid that is registered to it still counts.
+func TestIssuerBinding(t *testing.T) {
+	f := newFixture(t)
+	ec, _, _ := keys(t)
+	deTwin := newDSC(t, ec, cose.AlgorithmES256, oidTest, oidVacc, oidRecov) // same key as f.es, another certificate
+	owner := map[string]string{string(f.es.dsc.Raw): "XX-AT", string(deTwin.dsc.Raw): "XX-DE"}
+	jurisdiction := func(der []byte) (string, bool) { j, ok := owner[string(der)]; return j, ok }
+	kid := Kid(f.es.dsc)
+	for _, tc := range []struct {
+		name  string
+		trust trustMap
+		owner map[string]string
+		want  reason.Code // "" means it verifies
+	}{
+		{"DSC registered to the claimed country", trustMap{}.add(f.es.dsc), nil, ""},
+		{"DSC registered to another country", trustMap{}.add(f.es.dsc), map[string]string{string(f.es.dsc.Raw): "XX-DE"}, reason.KeyIssuerMismatch},
+		{"DSC registered to no country", trustMap{}.add(f.es.dsc), map[string]string{}, reason.KeyIssuerMismatch},
+		{"another country's twin first, the claimed country's second", trustMap{}.addAs(kid, deTwin.dsc).addAs(kid, f.es.dsc), nil, ""},
+		{"only another country's twin", trustMap{}.addAs(kid, deTwin.dsc), nil, reason.KeyIssuerMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := jurisdiction
+			if tc.owner != nil {
+				j = func(der []byte) (string, bool) { o, ok := tc.owner[string(der)]; return o, ok }
+			}
+			v := &Verifier{Trust: tc.trust, Jurisdiction: j}
+			res, err := v.Verify(cwt{key: f.es, protKid: kid, dgc: vaccDGC()}.qr(t), genAt)
+			if tc.want == "" {
+				if err != nil || !res.OK() {
+					t.Fatalf("err %v stages %+v", err, res.Stages)
+				}
+				return
+			}
+			if reason.Of(err) != tc.want {
+				t.Fatalf("got %v, want %s", err, tc.want)
+			}
+			last := res.Stages[len(res.Stages)-1]
+			if last.Name != StageSignature || last.OK || last.Reason != string(tc.want) {
+				t.Fatalf("last stage %+v, want signature failing with %s", last, tc.want)
+			}
+		})
+	}
+	// Without Jurisdiction (a bare trust list), any trusted DSC signs for any country.
+	v := &Verifier{Trust: trustMap{}.addAs(kid, deTwin.dsc)}
+	if _, err := v.Verify(cwt{key: f.es, protKid: kid, dgc: vaccDGC()}.qr(t), genAt); err != nil {
+		t.Fatalf("bare trust list: %v", err)
+	}
+}
+
+// BenchmarkAdapterDecode is the hot path a node runs for every EU DCC a
+// checkpoint presents: base45, inflate, CBOR, COSE ES256 verify, issuer
+// binding, expiry, key usage, schema.
+func BenchmarkAdapterDecode(b *testing.B) {
+	f := newFixture(b)
+	qr := cwt{key: f.es, protKid: Kid(f.es.dsc), dgc: vaccDGC()}.qr(b)
+	a := Adapter{Registry: registryOf{f.trust, func([]byte) (string, bool) { return "XX-AT", true }}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := a.DecodeStages(context.Background(), qr, genAt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// registryOf is a Registry from a trust list and an owner function.
+type registryOf struct {
+	trustMap
+	owner func([]byte) (string, bool)
+}
+
+func (r registryOf) DSCJurisdiction(der []byte) (string, bool) { return r.owner(der) }
