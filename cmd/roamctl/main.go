@@ -324,13 +324,18 @@ func jsonOut(w io.Writer, v any) error {
 }
 
 // proposeArg is a command that takes one argument (an id, a kid, a
-// jurisdiction) and proposes the signed registry command mk builds from it.
+// jurisdiction; use is "verb NAME") and proposes the signed registry
+// command mk builds from it. A blank argument is refused before anything is
+// signed.
 func (g *globals) proposeArg(use, short string, mk func(arg string) proto.Message) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(args[0]) == "" {
+				return fmt.Errorf("%s must not be empty", strings.Fields(use)[len(strings.Fields(use))-1])
+			}
 			return g.propose(cmd, mk(args[0]))
 		},
 	}

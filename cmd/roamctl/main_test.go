@@ -56,6 +56,8 @@ func TestFlagErrors(t *testing.T) {
 		{"writes need an admin key", []string{"--addr", "127.0.0.1:1", "agreement", "suspend", "410000-330000", "--as", "410000"}, "registry changes are signed: give --admin-key FILE"},
 		{"admin key must be a private key", []string{"--addr", "127.0.0.1:1", "--admin-key", filepath.Join(dir, "missing.jwk"), "agreement", "suspend", "410000-330000", "--as", "410000"}, "admin key: open"},
 		{"addr checked for writes", []string{"--addr", "127.0.0.1", "--admin-key", jwk, "agreement", "suspend", "410000-330000", "--as", "410000"}, "--addr 127.0.0.1: missing port"},
+		{"blank kid refused before signing", []string{"--addr", "127.0.0.1:1", "--admin-key", jwk, "admin", "revoke", ""}, "KID must not be empty"},
+		{"blank jurisdiction refused before signing", []string{"--addr", "127.0.0.1:1", "--admin-key", jwk, "hub", "leave", "  "}, "JURISDICTION must not be empty"},
 		{"timeout zero", []string{"--addr", "127.0.0.1:1", "--timeout", "0", "jurisdictions"}, "--timeout must be positive"},
 		{"timeout negative", []string{"--addr", "127.0.0.1:1", "--timeout", "-5s", "verify", "roam:x"}, "--timeout must be positive"},
 		{"key add without not-before", []string{"--addr", "127.0.0.1:1", "key", "add", "--jurisdiction", "330000", "--jwk", jwk}, "--not-before is required: the time the key starts signing, e.g. 2020-02-26 (the demo runs in 2020)"},
