@@ -477,6 +477,15 @@ func TestApplyAgreements(t *testing.T) {
 		{name: "terminate twice", setup: []proto.Message{p, terminate(id, henan)}, cmd: terminate(id, zhejiang), want: ErrRefused},
 		{name: "terminate by third party", setup: []proto.Message{p, acc}, cmd: terminate(id, beijing), want: ErrRefused, kind: ErrUnauthorized},
 		{name: "terminate unknown", cmd: terminate(id, henan), want: ErrRefused},
+		// Found by the issue-5 linearizability model: pending terms must not
+		// outlive a termination, or the other party could revive the pair.
+		{name: "terminate drops pending terms", setup: []proto.Message{p, acc, pi}, cmd: terminate(id, henan), check: func(t *testing.T, st *roamv1.RegistrySnapshot) {
+			wantAgreement(id, terminated, 1)(t, st)
+			if findAgreement(st, id).GetPending() != nil {
+				t.Fatal("pending v2 survived the termination")
+			}
+		}},
+		{name: "accepting terms pending before a termination", setup: []proto.Message{p, acc, pi, terminate(id, henan)}, cmd: accept(id, 2, henan), want: ErrRefused},
 	}
 	runApplyCases(t, cases)
 }

@@ -347,7 +347,9 @@ func applyTerminate(s *state, m proto.Message) (string, error) {
 	if a.GetState() == roamv1.AgreementState_AGREEMENT_STATE_TERMINATED {
 		return "", refuse("agreement %s is already terminated", a.GetId())
 	}
-	a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_TERMINATED, c.GetAt()
+	// Pending terms die with the agreement: otherwise the other party could
+	// accept them later and revive what one party ended.
+	a.State, a.StateChangedAt, a.Pending = roamv1.AgreementState_AGREEMENT_STATE_TERMINATED, c.GetAt(), nil
 	return fmt.Sprintf("agreement %s terminated by %s: %s", a.GetId(), c.GetBy(), c.GetReason()), nil
 }
 
