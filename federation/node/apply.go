@@ -36,18 +36,36 @@ func (n *Node) Apply(ctx context.Context, sc *roamv1.SignedCommand) (uint64, err
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 	}
+	// delivered: an earlier forward may have reached the leader before its
+	// connection failed, so the command may be in the log. Then a retry
+	// that finds its id used up, or running out of time, is "outcome
+	// unknown", never "not applied" (issue 5: a write whose outcome is
+	// unknown must be reported so, and read before it is retried).
+	delivered := false
 	for {
 		idx, err, retry := n.applyOnce(ctx, sc, b)
 		if !retry {
+			if delivered && errors.Is(err, registry.ErrReplayed) {
+				return 0, fmt.Errorf("%w: an earlier attempt reached the leader and used up the command id (%v)", ErrOutcomeUnknown, err)
+			}
 			return idx, err
+		}
+		if status.Code(err) == codes.Unavailable {
+			delivered = true
 		}
 		select {
 		case <-ctx.Done():
 			if err == nil {
 				err = ErrNoLeader
 			}
+			if delivered {
+				return 0, fmt.Errorf("%w: a forwarded attempt may have reached the leader (%v)", ErrOutcomeUnknown, err)
+			}
 			return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
 		case <-n.stop:
+			if delivered {
+				return 0, ErrOutcomeUnknown
+			}
 			return 0, ErrNoLeader
 		case <-time.After(50 * time.Millisecond):
 		}
