@@ -51,6 +51,16 @@ type Pipeline struct {
 	Log    *slog.Logger
 	// Decisions, when set, keeps the local decision log (DESIGN.md §4 step 6).
 	Decisions interface{ Append(decisionlog.Record) }
+	// Freshness, when set, reports how stale the local replica is: the
+	// time since the node last heard from the Raft leader (0 on the
+	// leader), and whether it has caught up with a leader since it
+	// started. Nil means always fresh (tests, offline tools).
+	Freshness func() (staleness time.Duration, caughtUp bool)
+	// MaxStaleness is the staleness above which every decision that needs
+	// the registry is UNDECIDED with registry_stale (issue 5 §3). A
+	// replica that has not caught up since start is always too stale.
+	// Zero means no limit.
+	MaxStaleness time.Duration
 }
 
 // Stage names reported by Explain (issue 4 §5 names; roam codes use the
@@ -62,6 +72,8 @@ const (
 	StageAgreement = "agreement"
 	StageStatus    = "status"
 	StagePolicy    = "policy"
+	// StageRegistry is the replica freshness gate (issue 5 §3).
+	StageRegistry = "registry"
 )
 
 // stageOf says which stage a verification reason belongs to.
@@ -161,6 +173,31 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		err := reason.New(reason.UnsupportedFormat, "%s native codes are not portable; ask the holder for the roam code (roam:…) their province issues", ad.Format())
 		stage(StageDecode, err)
 		return reject(err)
+	}
+
+	// The registry gate: keys, revocations and agreements all come from the
+	// local replica. One too stale to vouch for them decides nothing
+	// (issue 5 §3); every decision says how stale it was.
+	if p.Freshness != nil {
+		stale, caughtUp := p.Freshness()
+		d.RegistryStalenessMs = stale.Milliseconds()
+		if !caughtUp {
+			d.RegistryStalenessMs = -1
+		}
+		var err error
+		switch {
+		case !caughtUp:
+			err = reason.New(reason.RegistryStale, "this node's registry replica has not caught up with the Raft leader since it started; it cannot vouch for keys or agreements yet")
+		case p.MaxStaleness > 0 && stale > p.MaxStaleness:
+			err = reason.New(reason.RegistryStale, "this node last heard from the Raft leader %s ago; decisions need a registry at most %s stale (max_staleness)", stale.Round(time.Second), p.MaxStaleness)
+		}
+		if err != nil {
+			re := err.(*reason.Error)
+			stage(StageRegistry, err)
+			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
+			span.SetStatus(codes.Error, string(re.Code))
+			return finish(roamv1.Outcome_OUTCOME_UNDECIDED)
+		}
 	}
 
 	// 2. Decode and verify.

@@ -823,9 +823,14 @@ type Decision struct {
 	// Detected format: "roam", "zhejiang", "beijing".
 	Format string `protobuf:"bytes,9,opt,name=format,proto3" json:"format,omitempty"`
 	// Colour the decision used (after any live status), when known.
-	Color         string `protobuf:"bytes,10,opt,name=color,proto3" json:"color,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Color string `protobuf:"bytes,10,opt,name=color,proto3" json:"color,omitempty"`
+	// How stale the registry replica that decided was: milliseconds since
+	// this node last heard from the Raft leader (0 on the leader itself), or
+	// -1 when it has not caught up with a leader since it started. Above the
+	// node's max_staleness the outcome is UNDECIDED with registry_stale.
+	RegistryStalenessMs int64 `protobuf:"varint,11,opt,name=registry_staleness_ms,json=registryStalenessMs,proto3" json:"registry_staleness_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Decision) Reset() {
@@ -926,6 +931,13 @@ func (x *Decision) GetColor() string {
 		return x.Color
 	}
 	return ""
+}
+
+func (x *Decision) GetRegistryStalenessMs() int64 {
+	if x != nil {
+		return x.RegistryStalenessMs
+	}
+	return 0
 }
 
 type VerifyRequest struct {
@@ -1780,7 +1792,7 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\x0flast_contact_ms\x18\a \x01(\x03R\rlastContactMs\"6\n" +
 	"\x06Reason\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xeb\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9f\x03\n" +
 	"\bDecision\x12*\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x10.roam.v1.OutcomeR\aoutcome\x12)\n" +
 	"\areasons\x18\x02 \x03(\v2\x0f.roam.v1.ReasonR\areasons\x12!\n" +
@@ -1792,7 +1804,8 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\x06issuer\x18\b \x01(\tR\x06issuer\x12\x16\n" +
 	"\x06format\x18\t \x01(\tR\x06format\x12\x14\n" +
 	"\x05color\x18\n" +
-	" \x01(\tR\x05color\"\x89\x01\n" +
+	" \x01(\tR\x05color\x122\n" +
+	"\x15registry_staleness_ms\x18\v \x01(\x03R\x13registryStalenessMs\"\x89\x01\n" +
 	"\rVerifyRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1e\n" +
