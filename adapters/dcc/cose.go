@@ -214,7 +214,8 @@ func numericDate(raw cbor.RawMessage) (time.Time, error) {
 // verifySignature checks the COSE_Sign1 signature (RFC 9052 §4.4, no external
 // AAD) against every DSC the trust list gives for the kid, and returns the
 // first that verifies. No kid, or no DSC for it, is unknown_key; an algorithm
-// other than ES256/PS256 in the protected header, or no DSC that verifies, is
+// other than ES256/PS256 in the protected header is alg_not_allowed; an ES256
+// signature that is not 64 bytes is signature_format; no DSC that verifies is
 // signature_invalid.
 func verifySignature(d *decoded, trust TrustList) (*x509.Certificate, *reason.Error) {
 	if d.kid == nil {
@@ -229,7 +230,12 @@ func verifySignature(d *decoded, trust TrustList) (*x509.Certificate, *reason.Er
 	}
 	name, ok := allowedAlgs[d.alg]
 	if !ok {
-		return nil, reason.New(reason.SignatureInvalid, "protected alg %d not allowed (ES256, PS256)", int64(d.alg))
+		return nil, reason.New(reason.AlgNotAllowed, "protected alg %d not allowed (ES256, PS256)", int64(d.alg))
+	}
+	// DESIGN.md §4 rule 6: an ECDSA signature is 64-byte r‖s (RFC 9053
+	// §2.1); DER or any other length is a format error, not a bad signature.
+	if name == "ES256" && len(d.msg.Signature) != 64 {
+		return nil, reason.New(reason.SignatureFormat, "ES256 signature is %d bytes, want 64 (raw r‖s; DER is rejected)", len(d.msg.Signature))
 	}
 	var errs []string
 	for _, dsc := range dscs {

@@ -9,7 +9,8 @@
 //	decompress  zlib (RFC 1950) through a cap    malformed, decompress_limit
 //	decode      COSE_Sign1 (RFC 9052) + CWT      malformed, claims_invalid
 //	            (RFC 8392) + HCERT claim -260
-//	signature   ES256 / PS256 against DSCs       unknown_key, signature_invalid
+//	signature   ES256 / PS256 against DSCs       unknown_key, alg_not_allowed, signature_format,
+//	                                             signature_invalid, key_issuer_mismatch
 //	expiry      iat / exp against the clock      not_yet_valid, expired, claims_invalid
 //	key_usage   DSC extended key usage vs type   key_usage
 //	schema      embedded EU DCC JSON schema      schema, claims_invalid

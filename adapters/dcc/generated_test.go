@@ -431,7 +431,7 @@ func TestGeneratedRejections(t *testing.T) {
 				t.Fatal(err)
 			}
 			return with(good, func(c *cwt) { c.key = &testKey{signer: k384, alg: cose.AlgorithmES384} }).qr(t)
-		}, genAt, StageSignature, reason.SignatureInvalid},
+		}, genAt, StageSignature, reason.AlgNotAllowed},
 		{"PS256 header on an EC DSC", func(t testing.TB) []byte {
 			return with(good, func(c *cwt) { c.key = f.ps; c.protKid = Kid(f.es.dsc) }).qr(t)
 		}, genAt, StageSignature, reason.SignatureInvalid},

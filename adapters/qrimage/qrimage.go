@@ -14,6 +14,8 @@ import (
 	"github.com/makiuchi-d/gozxing/qrcode"
 	goqrcode "github.com/skip2/go-qrcode"
 	xdraw "golang.org/x/image/draw"
+
+	"github.com/roam-federation/roam/federation/reason"
 )
 
 // Limits.
@@ -29,30 +31,31 @@ const (
 	scanEdge = 1600
 )
 
-// ErrNoQR means no QR code could be read from the image.
+// ErrNoQR means no QR code could be read from the image (reason malformed).
 var ErrNoQR = errors.New("no QR code found in the image")
 
 // Decode reads a PNG or JPEG image and returns the text of the QR code in
 // it, trying the image as given and rotated by 90°, 180° and 270°. Errors:
-// the image is too large, not a PNG/JPEG, or ErrNoQR.
+// the file or its pixel count over the caps (a *reason.Error,
+// input_too_large), not a PNG/JPEG (*reason.Error, malformed), or ErrNoQR.
 func Decode(r io.Reader) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return "", err
 	}
 	if len(b) > MaxFileBytes {
-		return "", fmt.Errorf("image is over %d bytes", MaxFileBytes)
+		return "", reason.New(reason.InputTooLarge, "image is over %d bytes", MaxFileBytes)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
-		return "", fmt.Errorf("not a PNG or JPEG image: %v", err)
+		return "", reason.New(reason.Malformed, "not a PNG or JPEG image: %v", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxPixels {
-		return "", fmt.Errorf("%s image is %dx%d pixels; the limit is %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
+		return "", reason.New(reason.InputTooLarge, "%s image is %dx%d pixels; the limit is %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
-		return "", fmt.Errorf("decode %s: %v", format, err)
+		return "", reason.New(reason.Malformed, "decode %s: %v", format, err)
 	}
 	img = fit(img, scanEdge)
 	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
