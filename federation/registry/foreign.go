@@ -268,6 +268,25 @@ type ShcKeys struct{ F *FSM }
 // Key returns an issuer's registered ES256 key.
 func (k ShcKeys) Key(issuer, kid string) (*ecdsa.PublicKey, bool) { return k.F.ShcKey(issuer, kid) }
 
+// IssuersOf returns the SHC issuer URLs that registered kid, sorted, so
+// a card signed with another registered issuer's key is refused as
+// key_issuer_mismatch rather than unknown_key (shc.KeyIssuers). It scans
+// the SHC issuers (a handful) and is called only when a lookup failed.
+func (k ShcKeys) IssuersOf(kid string) []string { return k.F.ShcIssuersOf(kid) }
+
+// ShcIssuersOf returns the SHC issuer URLs that registered kid, sorted.
+func (f *FSM) ShcIssuersOf(kid string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []string
+	for _, u := range sortedKeys(f.st.shc) {
+		if _, ok := f.st.shc[u].keys[kid]; ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // Revoked reports a revoked rid.
 func (k ShcKeys) Revoked(issuer, kid, rid string, _ time.Time) bool {
 	return k.F.ShcRevoked(issuer, kid, rid)
