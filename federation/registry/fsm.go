@@ -356,8 +356,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // from genesis — every signature and authority decision again — and the
 // state they produce must equal the state the snapshot carries, byte for
 // byte. A snapshot that starts from another genesis than this replica's (or
-// the pinned one) is refused. A Raft peer can therefore install nothing
-// that admins did not sign.
+// the pinned one), or that has none over a registry that has one, is
+// refused, and a pinned genesis stays pinned. A Raft peer can therefore
+// install nothing that admins did not sign.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -370,11 +371,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.RLock()
 	ours := f.pinned
-	if ours == nil && len(f.st.audit) > 0 {
+	initialized := len(f.st.audit) > 0
+	if ours == nil && initialized {
 		ours = f.st.audit[0].GetEntry()
 	}
 	f.mu.RUnlock()
-	if ours != nil && len(snap.GetAudit()) > 0 && !bytes.Equal(ours, snap.GetAudit()[0].GetEntry()) {
+	switch {
+	case initialized && len(snap.GetAudit()) == 0:
+		// A registry with a genesis never goes back to none: that would
+		// let a rogue leader wipe it and then apply a genesis of its own.
+		return fmt.Errorf("%w: snapshot has no genesis, but this registry has one", ErrAuditMismatch)
+	case ours != nil && len(snap.GetAudit()) > 0 && !bytes.Equal(ours, snap.GetAudit()[0].GetEntry()):
 		return fmt.Errorf("%w: snapshot starts from another genesis than this registry's", ErrAuditMismatch)
 	}
 	replayed, err := VerifySnapshot(&snap)
@@ -383,6 +390,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	st := replayed.st
 	f.mu.Lock()
+	st.pinned = f.pinned // the pin is configuration, not state: it survives
 	f.st = st
 	f.applied = snap.GetIndex()
 	f.changes = nil
