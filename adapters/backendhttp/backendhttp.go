@@ -56,7 +56,7 @@ type Dialect struct {
 // zero Conn has no backend.
 type Conn struct {
 	HTTPClient *http.Client  // nil: Dial makes one
-	Timeout    time.Duration // deadline of requests whose context has none
+	Timeout    time.Duration // deadline of requests whose context has none (0: DefaultTimeout)
 	System     string        // put in NativeStatus.System and Claims.System
 	base       string        // scheme://host[:port][/prefix], no trailing slash
 	jur        string
@@ -205,8 +205,12 @@ func (d *Dialect) fetch(ctx context.Context, c *Conn, pathAndQuery string, notFo
 // body of a 200 answer. notFound is the sentinel a 404 maps to.
 func (d *Dialect) get(ctx context.Context, c *Conn, pathAndQuery string, notFound error) ([]byte, error) {
 	if _, ok := ctx.Deadline(); !ok {
+		timeout := c.Timeout
+		if timeout <= 0 { // a Conn built without its dialect's New
+			timeout = DefaultTimeout
+		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+pathAndQuery, nil)

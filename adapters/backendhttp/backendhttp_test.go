@@ -3,6 +3,9 @@ package backendhttp_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +138,22 @@ func TestValidators(t *testing.T) {
 	}
 	if backendhttp.Clip("0123456789012345678901234567890123") != "01234567890123456789012345678901…" {
 		t.Error("Clip")
+	}
+}
+
+// TestZeroTimeoutUsesDefault: a Conn whose Timeout was never set still
+// gives a request without a deadline DefaultTimeout (not an expired one).
+func TestZeroTimeoutUsesDefault(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, toyGood)
+	}))
+	defer srv.Close()
+	a := &toyAdapter{} // Timeout 0
+	if err := toy.Dial(&a.c, srv.URL, "330000"); err != nil {
+		t.Fatal(err)
+	}
+	defer a.CloseIdleConnections()
+	if _, err := a.Lookup(context.Background(), "0123456789abcdef"); err != nil {
+		t.Fatalf("Lookup with a zero Conn.Timeout: %v", err)
 	}
 }

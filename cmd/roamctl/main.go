@@ -28,6 +28,7 @@ import (
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/identity"
+	"github.com/roam-federation/roam/federation/peering"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -144,7 +145,7 @@ func (g *globals) dial() (*grpc.ClientConn, error) {
 		}
 		creds = credentials.NewTLS(identity.ClientConfig(nil, pool))
 	}
-	return grpc.NewClient(g.addr, grpc.WithTransportCredentials(creds))
+	return grpc.NewClient(g.addr, grpc.WithTransportCredentials(creds), peering.CallSizeOptions())
 }
 
 // checkAddr accepts host:port with a numeric port 1-65535. A target with a

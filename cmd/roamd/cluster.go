@@ -23,6 +23,7 @@ import (
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/node"
+	"github.com/roam-federation/roam/federation/peering"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -142,7 +143,7 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		if m.node, err = node.Start(ctx, cfg, opts); err != nil {
 			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
 		}
-		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(clientCreds)); err != nil {
+		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(clientCreds), peering.CallSizeOptions()); err != nil {
 			return nil, err
 		}
 		if i == 0 {

@@ -24,8 +24,23 @@ import (
 // DefaultTimeout is the deadline of every peer call (issue 2 §7).
 const DefaultTimeout = 500 * time.Millisecond
 
-// MaxMessageBytes caps gRPC messages between nodes.
+// MaxMessageBytes caps a gRPC request to a node (a node's receive limit,
+// every client's send limit) and every message between nodes. A larger
+// request fails with ResourceExhausted: at the sender when it applies this
+// cap, at the node otherwise.
 const MaxMessageBytes = 1 << 20
+
+// MaxResponseBytes caps a gRPC response a node sends to a client (a node's
+// send limit, a client's receive limit): GetState of a large registry,
+// ListAudit pages.
+const MaxResponseBytes = 4 * MaxMessageBytes
+
+// CallSizeOptions are the message size caps every client of a node dials
+// with (roamctl, the demo, tests): send at most MaxMessageBytes, receive at
+// most MaxResponseBytes.
+func CallSizeOptions() grpc.DialOption {
+	return grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(MaxMessageBytes), grpc.MaxCallRecvMsgSize(MaxResponseBytes))
+}
 
 // Members finds the nodes that serve a jurisdiction (the registry's member
 // records).

@@ -10,7 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/roamjws"
@@ -191,6 +193,40 @@ func TestQueryStatusRequiresIssuerIdentity(t *testing.T) {
 			}
 			if tc.want != "" && reason.Of(err) != tc.want {
 				t.Fatalf("err = %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPoolMessageSizeCaps: the pool caps what it sends and what it accepts
+// at MaxMessageBytes; either way the call fails at once with
+// ResourceExhausted instead of hanging.
+func TestPoolMessageSizeCaps(t *testing.T) {
+	big := string(make([]byte, MaxMessageBytes+1))
+	addr := serve(t, &issuerServer{assertion: func() string { return big }})
+	p := NewPool()
+	defer p.Close()
+	conn, err := p.Conn(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		req  *roamv1.QueryStatusRequest
+	}{
+		{"request over the cap", &roamv1.QueryStatusRequest{Issuer: "330000", CodeId: big}},
+		{"response over the cap", &roamv1.QueryStatusRequest{Issuer: "330000", CodeId: "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := roamv1.NewPeeringServiceClient(conn).QueryStatus(ctx, tc.req)
+			if status.Code(err) != codes.ResourceExhausted {
+				t.Fatalf("err = %v, want ResourceExhausted", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s", d)
 			}
 		})
 	}

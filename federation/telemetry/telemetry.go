@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
@@ -72,7 +73,8 @@ func Provider(ctx context.Context, c Config, service, nodeID string, w io.Writer
 		}
 		exp, err = stdouttrace.New(stdouttrace.WithWriter(w))
 	case ExporterOTLP:
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(c.OTLPEndpoint)}
+		// Each export (an outbound gRPC call) gives up after exportTimeout.
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(c.OTLPEndpoint), otlptracegrpc.WithTimeout(exportTimeout)}
 		if c.Insecure {
 			opts = append(opts, otlptracegrpc.WithInsecure())
 		}
@@ -84,6 +86,9 @@ func Provider(ctx context.Context, c Config, service, nodeID string, w io.Writer
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return tp, tp.Shutdown, nil
 }
+
+// exportTimeout bounds one OTLP export call to the collector.
+const exportTimeout = 10 * time.Second
 
 // Propagator is W3C trace context plus baggage; it is installed globally
 // once so otelgrpc carries trace ids across nodes.
