@@ -97,10 +97,36 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 	return resp.GetIndex(), nil, false
 }
 
+// errCatchUp: the leader could not bring its replica up to its log.
+var errCatchUp = errors.New("leader could not apply its log before judging the command; retry")
+
+// judgeCaughtUp runs a check against the local replica before a command
+// reaches the log. If it fails while the replica is behind the log, the
+// verdict may be the replica's fault: a new leader (say, one restarted
+// from its data dir) may not have applied its log yet, and lack the
+// signer's admin key or even the genesis. It then waits for a Raft
+// barrier and judges again (found by the restart-all fault test, where a
+// valid write was refused as "not initialized"). Errors: check's, or
+// errCatchUp when the barrier fails (nothing was written).
+func (n *Node) judgeCaughtUp(check func() error) error {
+	err := check()
+	if err == nil || n.raft.AppliedIndex() >= n.raft.LastIndex() {
+		return err
+	}
+	if berr := n.raft.Barrier(applyTimeout).Error(); berr != nil {
+		return fmt.Errorf("%w: %v", errCatchUp, berr)
+	}
+	return check()
+}
+
 func (n *Node) applyLocal(b []byte) (uint64, error, bool) {
 	// Only entries whose signatures verify reach the log, so a signature
 	// that fails on replay proves the log was edited (VerifyDataDir).
-	if err := n.fsm.CheckSignatures(b); err != nil {
+	err := n.judgeCaughtUp(func() error { return n.fsm.CheckSignatures(b) })
+	if errors.Is(err, errCatchUp) {
+		return 0, err, true
+	}
+	if err != nil {
 		// Not in the log, so not in the audit trail: the node's log keeps it.
 		n.log.Warn("refused a registry command before the log: its signatures do not verify", "reason", err.Error())
 		return 0, err, false
@@ -194,7 +220,11 @@ func (n *Node) checkMembership(sc *roamv1.SignedCommand) ([]byte, proto.Message,
 	if err != nil {
 		return nil, nil, status.Errorf(codes.InvalidArgument, "member: %v", err)
 	}
-	cp, err := n.fsm.Check(entry, time.Now())
+	var cp *roamv1.CommandPayload
+	err = n.judgeCaughtUp(func() (err error) { cp, err = n.fsm.Check(entry, time.Now()); return err })
+	if errors.Is(err, errCatchUp) {
+		return nil, nil, status.Error(codes.Unavailable, err.Error())
+	}
 	if err != nil {
 		n.log.Warn("refused a membership change before the log", "reason", err.Error())
 		return nil, nil, applyStatus(err)

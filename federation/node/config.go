@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -99,6 +100,11 @@ type Config struct {
 	PoliciesDir string `yaml:"policies_dir"`
 	// PeerTimeout bounds every peer call (default 500ms).
 	PeerTimeout time.Duration `yaml:"peer_timeout"`
+	// MaxStaleness is how long after it last heard from the Raft leader
+	// this node still decides from its replica (default 1h; issue 5 §3).
+	// Beyond it, decisions are UNDECIDED with registry_stale: a key
+	// revocation or a suspension made meanwhile may not have reached it.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
 	// CodeTTL bounds issued roam codes (default 168h).
 	CodeTTL time.Duration `yaml:"code_ttl"`
 	// Raft timing; defaults suit a LAN.
@@ -115,7 +121,106 @@ type Config struct {
 	TLS *identity.Files `yaml:"tls"`
 	// Telemetry selects the trace exporter.
 	Telemetry telemetry.Config `yaml:"telemetry"`
+	// RateLimit bounds how fast one caller may call this node's gRPC
+	// services (issue 5 §6). Defaults apply when it is left out.
+	RateLimit RateLimit `yaml:"rate_limit"`
 }
+
+// Rate-limit defaults (issue 5 §6).
+const (
+	DefaultClientRPS   = 100
+	DefaultClientBurst = 200
+	DefaultPeerRPS     = 1000
+	DefaultPeerBurst   = 2000
+	DefaultMaxTracked  = 10000
+	maxMaxTracked      = 1_000_000
+)
+
+// RateLimit is a token bucket per caller (golang.org/x/time/rate). A caller
+// is the node named by its verified client certificate
+// (spiffe://roam/jurisdiction/J/node/N) when it presents one, else its
+// remote IP address (IPv6: its /64). PeeringService methods (node to node)
+// draw from the caller's peer bucket; RegistryService, RecognitionService
+// and IssuanceService from its client bucket. A call over the limit fails
+// at once with ResourceExhausted, naming the limit and when to retry.
+//
+// In every field 0 means the default; negative values are errors. To turn
+// limiting off, set disabled: true (0 never means "unlimited").
+type RateLimit struct {
+	// ClientRPS is the sustained calls per second one client may make to
+	// RegistryService, RecognitionService and IssuanceService (default
+	// 100). Fractions are allowed: 0.5 is one call every two seconds.
+	ClientRPS float64 `yaml:"client_rps"`
+	// ClientBurst is how many calls one client may make at once, before
+	// ClientRPS paces it (default 200).
+	ClientBurst int `yaml:"client_burst"`
+	// PeerRPS is the sustained PeeringService calls per second (status
+	// queries, forwarded writes, joins) one peer node may make (default
+	// 1000: a peer relays the checkpoints of a whole province).
+	PeerRPS float64 `yaml:"peer_rps"`
+	// PeerBurst is how many PeeringService calls one peer may make at once
+	// (default 2000).
+	PeerBurst int `yaml:"peer_burst"`
+	// MaxTracked caps how many callers of each kind (clients, peers) hold a
+	// bucket at once (default 10000, at most 1000000; a bucket is about 200
+	// bytes). Buckets idle for a minute (longer if they take longer to
+	// refill) are dropped; at the cap the least recently used one is, so a
+	// caller rotating addresses cannot grow memory without bound.
+	MaxTracked int `yaml:"max_tracked"`
+	// Disabled turns rate limiting off (benchmarks, load tests).
+	Disabled bool `yaml:"disabled"`
+}
+
+// defaults fills the zero fields of r.
+func (r *RateLimit) defaults() {
+	if r.ClientRPS == 0 {
+		r.ClientRPS = DefaultClientRPS
+	}
+	if r.ClientBurst == 0 {
+		r.ClientBurst = DefaultClientBurst
+	}
+	if r.PeerRPS == 0 {
+		r.PeerRPS = DefaultPeerRPS
+	}
+	if r.PeerBurst == 0 {
+		r.PeerBurst = DefaultPeerBurst
+	}
+	if r.MaxTracked == 0 {
+		r.MaxTracked = DefaultMaxTracked
+	}
+}
+
+// validate reports each bad field, named rate_limit.<field>.
+func (r *RateLimit) validate(bad func(field, format string, args ...any)) {
+	for _, f := range []struct {
+		name string
+		v    float64
+		def  int
+	}{{"client_rps", r.ClientRPS, DefaultClientRPS}, {"peer_rps", r.PeerRPS, DefaultPeerRPS}} {
+		switch {
+		case math.IsNaN(f.v) || math.IsInf(f.v, 0):
+			bad("rate_limit."+f.name, "%v is not a number of calls per second (e.g. %d; 0: the default)", f.v, f.def)
+		case f.v < 0:
+			bad("rate_limit."+f.name, "%v is negative; give calls per second (e.g. %d; 0: the default; disabled: true turns limiting off)", f.v, f.def)
+		}
+	}
+	for _, f := range []struct {
+		name   string
+		v, def int
+	}{{"client_burst", r.ClientBurst, DefaultClientBurst}, {"peer_burst", r.PeerBurst, DefaultPeerBurst}, {"max_tracked", r.MaxTracked, DefaultMaxTracked}} {
+		if f.v < 0 {
+			bad("rate_limit."+f.name, "%d is negative (e.g. %d; 0: the default)", f.v, f.def)
+		}
+	}
+	if r.MaxTracked > maxMaxTracked {
+		bad("rate_limit.max_tracked", "%d is over %d", r.MaxTracked, maxMaxTracked)
+	}
+}
+
+// DefaultMaxStaleness is max_staleness when the config leaves it out: an
+// hour without the leader is long enough for a key revocation to matter,
+// short enough that a checkpoint rarely sees registry_stale in practice.
+const DefaultMaxStaleness = time.Hour
 
 // IsVoter reports whether the node is a voter (the default).
 func (c *Config) IsVoter() bool { return c.Voter == nil || *c.Voter }
@@ -237,6 +342,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, lines map[int]string) 
 		if _, err := time.ParseDuration(n.Value); err != nil {
 			return fmt.Errorf("line %d: %s: %q is not a duration; use a number with a unit, e.g. %s", n.Line, path, n.Value, ex)
 		}
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && n.Kind == yaml.ScalarNode && n.Tag == "!!float":
+		// yaml.v3 would truncate 1.5 to 1 without a word.
+		return fmt.Errorf("line %d: %s: %s is not a whole number", n.Line, path, n.Value)
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -335,6 +443,9 @@ func (c *Config) Defaults() {
 	if c.GRPCAdvertise == "" {
 		c.GRPCAdvertise = c.GRPCListen
 	}
+	if c.MaxStaleness == 0 {
+		c.MaxStaleness = DefaultMaxStaleness
+	}
 	if c.PeerTimeout == 0 {
 		c.PeerTimeout = 500 * time.Millisecond
 	}
@@ -347,6 +458,7 @@ func (c *Config) Defaults() {
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
 	}
+	c.RateLimit.defaults()
 }
 
 // Validate checks every field and names the first bad one with its fix.
@@ -415,6 +527,8 @@ func (c *Config) Validate() error {
 		bad("backend.dialect", "%q is not zhejiang or beijing", c.Backend.Dialect)
 	}
 	switch {
+	case c.MaxStaleness != 0 && c.MaxStaleness < time.Second:
+		bad("max_staleness", "%s is under 1s; use a unit, e.g. 1h", c.MaxStaleness)
 	case c.PeerTimeout < 0 || c.PeerTimeout > 10*time.Second:
 		bad("peer_timeout", "%s is outside 0-10s", c.PeerTimeout)
 	case c.PeerTimeout > 0 && c.PeerTimeout < time.Millisecond:
@@ -432,6 +546,7 @@ func (c *Config) Validate() error {
 	if err := c.Telemetry.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	c.RateLimit.validate(bad)
 	return errors.Join(errs...)
 }
 

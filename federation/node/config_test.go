@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,8 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"bad dialect", func(c *Config) { c.Backend.Dialect = "shanghai" }, "backend.dialect"},
 		{"peer timeout", func(c *Config) { c.PeerTimeout = -1 }, "peer_timeout"},
 		{"peer timeout without unit", func(c *Config) { c.PeerTimeout = 5 }, "peer_timeout"},
+		{"max staleness under a second", func(c *Config) { c.MaxStaleness = 10 * time.Millisecond }, "max_staleness"},
+		{"max staleness negative", func(c *Config) { c.MaxStaleness = -time.Hour }, "max_staleness"},
 		{"code ttl without unit", func(c *Config) { c.CodeTTL = 168 }, "code_ttl"},
 		{"decision retention negative", func(c *Config) { c.DecisionRetention = -time.Hour }, "decision_retention"},
 		{"raft listen port only", func(c *Config) { c.RaftListen = "8420"; c.RaftAdvertise = "8420" }, "raft_listen"},
@@ -54,6 +57,18 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"backend https ok", func(c *Config) { c.Backend.URL = "https://zj.example/api" }, ""},
 		{"telemetry", func(c *Config) { c.Telemetry.Exporter = "jaeger" }, "telemetry.exporter"},
 		{"otlp endpoint", func(c *Config) { c.Telemetry.Exporter = "otlp" }, "telemetry.otlp_endpoint"},
+		{"rate limit custom", func(c *Config) {
+			c.RateLimit = RateLimit{ClientRPS: 0.5, ClientBurst: 1, PeerRPS: 5000, PeerBurst: 1, MaxTracked: 1}
+		}, ""},
+		{"rate limit disabled", func(c *Config) { c.RateLimit.Disabled = true }, ""},
+		{"client rps negative", func(c *Config) { c.RateLimit.ClientRPS = -1 }, "rate_limit.client_rps"},
+		{"client rps NaN", func(c *Config) { c.RateLimit.ClientRPS = math.NaN() }, "rate_limit.client_rps"},
+		{"client rps infinite", func(c *Config) { c.RateLimit.ClientRPS = math.Inf(1) }, "rate_limit.client_rps"},
+		{"client burst negative", func(c *Config) { c.RateLimit.ClientBurst = -5 }, "rate_limit.client_burst"},
+		{"peer rps negative", func(c *Config) { c.RateLimit.PeerRPS = -0.1 }, "rate_limit.peer_rps"},
+		{"peer burst negative", func(c *Config) { c.RateLimit.PeerBurst = -1 }, "rate_limit.peer_burst"},
+		{"max tracked negative", func(c *Config) { c.RateLimit.MaxTracked = -1 }, "rate_limit.max_tracked"},
+		{"max tracked too large", func(c *Config) { c.RateLimit.MaxTracked = 2_000_000 }, "rate_limit.max_tracked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +128,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"peer timeout words", minimalYAML + "peer_timeout: 5 seconds\n", []string{`line 9: peer_timeout: "5 seconds" is not a duration; use a number with a unit, e.g. 500ms`}, nil},
 		{"code ttl bare int", minimalYAML + "code_ttl: 168\n", []string{"code_ttl: 168 has no unit; use a unit, e.g. 168h"}, nil},
 		{"wrong type names field", minimalYAML + "voter: maybe\n", []string{"line 9: voter: cannot unmarshal !!str `maybe` into bool"}, []string{"yaml: unmarshal errors"}},
+		{"rate limit block", minimalYAML + "rate_limit:\n  client_rps: 20\n  client_burst: 40\n  peer_rps: 0.5\n  peer_burst: 1\n  max_tracked: 500\n", nil, nil},
+		{"rate limit disabled", minimalYAML + "rate_limit:\n  disabled: true\n", nil, nil},
+		{"rate limit negative", minimalYAML + "rate_limit:\n  client_rps: -1\n", []string{"rate_limit.client_rps: -1 is negative; give calls per second (e.g. 100; 0: the default; disabled: true turns limiting off)"}, nil},
+		{"rate limit negative burst", minimalYAML + "rate_limit:\n  peer_burst: -3\n", []string{"rate_limit.peer_burst: -3 is negative (e.g. 2000; 0: the default)"}, nil},
+		{"rate limit nan", minimalYAML + "rate_limit:\n  peer_rps: .nan\n", []string{"rate_limit.peer_rps: NaN is not a number of calls per second"}, nil},
+		{"rate limit unknown field", minimalYAML + "rate_limit:\n  rps: 5\n", []string{`line 10: unknown field "rate_limit.rps" (known fields in rate_limit: client_rps, client_burst, peer_rps, peer_burst, max_tracked, disabled)`}, nil},
+		{"rate limit burst not int", minimalYAML + "rate_limit:\n  client_burst: 1.5\n", []string{"line 10: rate_limit.client_burst: 1.5 is not a whole number"}, nil},
+		{"snapshot threshold not int", minimalYAML + "snapshot_threshold: 1e3\n", []string{"line 9: snapshot_threshold: 1e3 is not a whole number"}, nil},
 		{"list for string names field", strings.Replace(minimalYAML, `jurisdiction: "330000"`, "jurisdiction: [1, 2]", 1), []string{"line 1: jurisdiction: cannot unmarshal !!seq into string"}, nil},
 	}
 	for _, tt := range tests {
@@ -144,6 +167,29 @@ func TestLoadConfigErrors(t *testing.T) {
 				if strings.Contains(msg, w) {
 					t.Errorf("error %q contains %q", msg, w)
 				}
+			}
+		})
+	}
+}
+
+// TestRateLimitDefaults: 0 in a rate_limit field means its documented
+// default; set values are kept.
+func TestRateLimitDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   RateLimit
+		want RateLimit
+	}{
+		{"all defaults", RateLimit{}, RateLimit{ClientRPS: 100, ClientBurst: 200, PeerRPS: 1000, PeerBurst: 2000, MaxTracked: 10000}},
+		{"some set", RateLimit{ClientRPS: 5, PeerBurst: 7}, RateLimit{ClientRPS: 5, ClientBurst: 200, PeerRPS: 1000, PeerBurst: 7, MaxTracked: 10000}},
+		{"disabled keeps defaults too", RateLimit{Disabled: true}, RateLimit{ClientRPS: 100, ClientBurst: 200, PeerRPS: 1000, PeerBurst: 2000, MaxTracked: 10000, Disabled: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Config{RateLimit: tt.in}
+			c.Defaults()
+			if c.RateLimit != tt.want {
+				t.Errorf("Defaults: %+v, want %+v", c.RateLimit, tt.want)
 			}
 		})
 	}

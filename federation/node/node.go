@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -71,11 +72,23 @@ type Options struct {
 	// RaftLogLevel is hashicorp/raft's log level: trace, debug, info, warn
 	// (default) or error. Raft logs go to stderr through hclog.
 	RaftLogLevel string
+
+	// Fault injection (issue 5 fault tests; nil in production). They wrap
+	// the real parts, never replace them: WrapRaftStream wraps the TLS
+	// stream layer (so a test can partition real TCP connections; it needs
+	// cfg.TLS), WrapLogStore wraps the raft-boltdb log store (so a test can
+	// fail writes as a full disk or failed fsync would), and TuneRaft edits
+	// the Raft configuration after roamd's own settings (TrailingLogs, to
+	// force snapshot installs).
+	WrapRaftStream func(raft.StreamLayer) raft.StreamLayer
+	WrapLogStore   func(raft.LogStore) raft.LogStore
+	TuneRaft       func(*raft.Config)
 }
 
 // Node is one running roamd node.
 type Node struct {
 	cfg    *Config
+	opts   Options
 	clock  clock.Clock
 	log    *slog.Logger
 	fsm    *registry.FSM
@@ -103,6 +116,12 @@ type Node struct {
 	restarted bool
 	tpStop    func(context.Context) error
 
+	// leaderContact is when this node last heard from (or was) the Raft
+	// leader, Unix nanoseconds; caughtUp latches once its replica has
+	// applied everything committed since it started (freshness.go).
+	leaderContact atomic.Int64
+	caughtUp      atomic.Bool
+
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	closeMu    sync.Mutex
@@ -127,7 +146,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	n := &Node{cfg: cfg, clock: opts.Clock, log: opts.Logger.With("node", cfg.NodeID), stop: make(chan struct{}), ready: make(chan struct{}), removed: make(chan struct{})}
+	n := &Node{cfg: cfg, opts: opts, clock: opts.Clock, log: opts.Logger.With("node", cfg.NodeID), stop: make(chan struct{}), ready: make(chan struct{}), removed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -239,6 +258,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		Tracer:    n.tp.Tracer("roam/recognition"),
 		Log:       n.log,
 		Decisions: n.dlog,
+
+		Freshness:    n.freshness,
+		MaxStaleness: cfg.MaxStaleness,
 	}
 
 	// gRPC.
@@ -249,15 +271,24 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if serverCreds != nil {
 		srvOpts = append(srvOpts, grpc.Creds(serverCreds))
 	}
+	// Resource bounds (issue 5 §6): message sizes, a TLS handshake deadline,
+	// per-caller rate limits, and a deadline on every unary handler.
+	limiter := newRateLimiter(cfg.RateLimit)
 	n.grpc = grpc.NewServer(append(srvOpts,
 		telemetry.ServerOption(n.tp),
 		grpc.MaxRecvMsgSize(peering.MaxMessageBytes),
-		grpc.MaxSendMsgSize(4*peering.MaxMessageBytes),
+		grpc.MaxSendMsgSize(peering.MaxResponseBytes),
+		grpc.ConnectionTimeout(10*time.Second),
+		// Stop (Close) waits for running handlers, which it cancels, so
+		// none touches the stores Close shuts next (decision log, issuer).
+		grpc.WaitForHandlers(true),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
-		grpc.ChainUnaryInterceptor(recoverUnary(n.log)),
+		grpc.ChainUnaryInterceptor(recoverUnary(n.log), limiter.Unary(), capDeadline(maxUnaryDuration)),
+		grpc.ChainStreamInterceptor(recoverStream(n.log), limiter.Stream()),
 	)...)
 	registerServices(n)
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go func() { defer n.wg.Done(); n.trackLeaderContact() }()
 	go func() { defer n.wg.Done(); _ = n.grpc.Serve(n.lis) }()
 	go func() { defer n.wg.Done(); n.register() }()
 	go func() { defer n.wg.Done(); n.watchRemoval() }()
@@ -360,7 +391,13 @@ func (n *Node) startRaft(level string) error {
 		if err != nil {
 			return fmt.Errorf("raft_listen %s: %w", cfg.RaftListen, err)
 		}
-		n.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hl)
+		var layer raft.StreamLayer = stream
+		if n.opts.WrapRaftStream != nil {
+			layer = n.opts.WrapRaftStream(stream)
+		}
+		n.trans = raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, hl)
+	} else if n.opts.WrapRaftStream != nil {
+		return errors.New("fault injection: WrapRaftStream needs tls in the config")
 	} else if n.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftListen, advertise, 3, 10*time.Second, hl); err != nil {
 		return fmt.Errorf("raft_listen %s: %w", cfg.RaftListen, err)
 	}
@@ -377,7 +414,14 @@ func (n *Node) startRaft(level string) error {
 		return err
 	}
 	n.restarted = existing
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.trans); err != nil {
+	var logs raft.LogStore = n.store
+	if n.opts.WrapLogStore != nil {
+		logs = n.opts.WrapLogStore(n.store)
+	}
+	if n.opts.TuneRaft != nil {
+		n.opts.TuneRaft(rc)
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.store, snaps, n.trans); err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	if cfg.Bootstrap && !existing {
@@ -396,7 +440,11 @@ func (n *Node) startRaft(level string) error {
 }
 
 // Close stops the node: gRPC, Raft, stores. Safe to call twice.
-func (n *Node) Close() error {
+func (n *Node) Close() error { return n.close(true) }
+
+// close stops the node; snapshot false leaves the data dir as a crash
+// would (the fault tests' kill), true anchors the history first.
+func (n *Node) close(snapshot bool) error {
 	n.closeMu.Lock()
 	if n.closed {
 		n.closeMu.Unlock()
@@ -410,15 +458,20 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	var errs []error
-	if n.raft != nil {
+	if n.raft != nil && snapshot {
 		// A snapshot on a clean stop anchors the whole history in the data
 		// dir (its audit records and chain head), for audit verify.
 		if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) && !errors.Is(err, raft.ErrRaftShutdown) {
 			n.log.Warn("snapshot on stop failed", "err", err)
 		}
+	}
+	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown().Error())
 	}
 	if n.trans != nil {
+		// Close does not close pooled outbound connections; their reader
+		// goroutines would outlive the node (found by goleak).
+		n.trans.CloseStreams()
 		errs = append(errs, n.trans.Close())
 	}
 	if n.store != nil {

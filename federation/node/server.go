@@ -27,7 +27,7 @@ import (
 )
 
 func registerServices(n *Node) {
-	roamv1.RegisterRegistryServiceServer(n.grpc, &registrySvc{n: n})
+	roamv1.RegisterRegistryServiceServer(n.grpc, &registrySvc{n: n, watchers: make(chan struct{}, maxWatchers)})
 	roamv1.RegisterRecognitionServiceServer(n.grpc, &recognitionSvc{n: n})
 	roamv1.RegisterPeeringServiceServer(n.grpc, &peeringSvc{n: n})
 	roamv1.RegisterIssuanceServiceServer(n.grpc, &issuanceSvc{n: n})
@@ -43,6 +43,35 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 				err = status.Error(codes.Internal, "internal error")
 			}
 		}()
+		return h(ctx, req)
+	}
+}
+
+// recoverStream is recoverUnary for streaming handlers (Watch).
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("handler panic", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return h(srv, ss)
+	}
+}
+
+// maxUnaryDuration bounds every unary handler, whatever deadline (or none)
+// the caller sent, so that a handler's own outbound calls (a write
+// forwarded to the leader, a join or removal relayed to it, a backend
+// lookup) inherit a deadline (issue 5 §6). The slowest legitimate call, a
+// write waiting for a Raft commit, gives up after 10s.
+const maxUnaryDuration = 30 * time.Second
+
+// capDeadline gives each unary call at most d.
+func capDeadline(d time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
 		return h(ctx, req)
 	}
 }
@@ -84,7 +113,14 @@ func applyStatus(err error) error {
 type registrySvc struct {
 	roamv1.UnimplementedRegistryServiceServer
 	n *Node
+	// watchers holds a token per open Watch stream (at most maxWatchers).
+	watchers chan struct{}
 }
+
+// maxWatchers caps concurrent Watch streams on one node (issue 5 §6): each
+// holds a goroutine and, while a batch is sent, up to the change ring
+// (4096 changes).
+const maxWatchers = 256
 
 func (s *registrySvc) GetState(context.Context, *roamv1.GetStateRequest) (*roamv1.GetStateResponse, error) {
 	st := s.n.fsm.State()
@@ -92,6 +128,12 @@ func (s *registrySvc) GetState(context.Context, *roamv1.GetStateRequest) (*roamv
 }
 
 func (s *registrySvc) Watch(req *roamv1.WatchRequest, stream grpc.ServerStreamingServer[roamv1.WatchResponse]) error {
+	select {
+	case s.watchers <- struct{}{}:
+		defer func() { <-s.watchers }()
+	default:
+		return status.Errorf(codes.ResourceExhausted, "this node already serves %d Watch streams, its limit; retry later or watch another node", maxWatchers)
+	}
 	from := req.GetFromIndex()
 	for {
 		chs, err := s.n.fsm.Changes(stream.Context(), from)

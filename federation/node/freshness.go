@@ -1,0 +1,85 @@
+package node
+
+import (
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// freshnessTick is how often trackLeaderContact samples Raft.
+const freshnessTick = 100 * time.Millisecond
+
+// trackLeaderContact records when this node last heard from the Raft
+// leader (or was the leader) and latches caughtUp once the replica has
+// applied everything committed since the node started. hashicorp/raft
+// restores the latest snapshot at start but applies later log entries only
+// after a leader tells it they are committed, so until then the replica
+// may be older than what the node decided before it stopped.
+func (n *Node) trackLeaderContact() {
+	t := time.NewTicker(freshnessTick)
+	defer t.Stop()
+	for {
+		n.sampleLeaderContact()
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) sampleLeaderContact() {
+	contact := n.raft.LastContact()
+	if n.raft.State() == raft.Leader {
+		contact = time.Now()
+	}
+	for {
+		old := n.leaderContact.Load()
+		if contact.IsZero() || contact.UnixNano() <= old || n.leaderContact.CompareAndSwap(old, contact.UnixNano()) {
+			break
+		}
+	}
+	if !n.caughtUp.Load() && n.leaderContact.Load() != 0 {
+		// raft.AppliedIndex counts entries handed to the FSM goroutine,
+		// not ones it has applied, and no-op and configuration entries
+		// never reach the FSM: compare the FSM's own index with the last
+		// registry command at or below the commit index.
+		if c := n.raft.CommitIndex(); c > 0 && n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(c) {
+			n.caughtUp.Store(true)
+		}
+	}
+}
+
+// lastCommandAtOrBelow is the index of the last registry command in the
+// log at or below idx; 0 when the entries there were compacted into the
+// snapshot the FSM restored at start (so they are applied already).
+func (n *Node) lastCommandAtOrBelow(idx uint64) uint64 {
+	for i := idx; i > 0; i-- {
+		var l raft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
+}
+
+// freshness is the pipeline's view of the replica (recognition.Pipeline
+// Freshness): time since the leader was last heard from, measured on the
+// wall clock whatever clock decisions use (it is about this process's
+// network, not the evaluated instant), and whether it has caught up.
+func (n *Node) freshness() (time.Duration, bool) {
+	if !n.caughtUp.Load() {
+		n.sampleLeaderContact()
+		if !n.caughtUp.Load() {
+			return 0, false
+		}
+	}
+	if n.raft.State() == raft.Leader {
+		return 0, true
+	}
+	last := n.leaderContact.Load()
+	return time.Since(time.Unix(0, last)), true
+}
