@@ -686,7 +686,7 @@ func auditResults(n *Node) map[string]bool {
 		for _, r := range recs {
 			seen[r.GetCommandId()] = r.GetAccepted()
 		}
-		from = recs[len(recs)-1].GetIndex() + 1
+		from = recs[len(recs)-1].GetIndex() // Audit returns records after from
 	}
 }
 

@@ -204,6 +204,12 @@ func (h *history) add(client int, in linInput, call int64, res linResult) {
 	h.mu.Unlock()
 }
 
+func (h *history) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ops)
+}
+
 func (h *history) counts() (ok, refused, unknown int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -237,12 +243,9 @@ func checkLinearizable(t *testing.T, h *history, timeout time.Duration) porcupin
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
-	path := filepath.Join(dir, "linearizability-"+name+".html")
-	if err := os.MkdirAll(dir, 0o755); err == nil {
-		if err := porcupine.VisualizePath(model, info, path); err != nil {
-			t.Logf("visualisation: %v", err)
-		}
+	path, err := visualise(model, info, dir, t.Name())
+	if err != nil {
+		t.Logf("visualisation: %v", err)
 	}
 	if res == porcupine.Unknown {
 		t.Errorf("linearizability check timed out after %s on %d operations; visualisation: %s", timeout, len(ops), path)
@@ -250,6 +253,17 @@ func checkLinearizable(t *testing.T, h *history, timeout time.Duration) porcupin
 		t.Errorf("history of %d operations is NOT linearizable; visualisation: %s", len(ops), path)
 	}
 	return res
+}
+
+// visualise writes porcupine's HTML visualisation of info into dir and
+// returns its path.
+func visualise(model porcupine.Model, info porcupine.LinearizationInfo, dir, test string) (string, error) {
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(test)
+	path := filepath.Join(dir, "linearizability-"+name+".html")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return path, err
+	}
+	return path, porcupine.VisualizePath(model, info, path)
 }
 
 // TestLinearizabilityModel checks the model and the checker on hand-made
@@ -285,8 +299,20 @@ func TestLinearizabilityModel(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := porcupine.CheckOperationsTimeout(registryModel.ToModel(), c.h, 5*time.Second); got != c.want {
+			got, info := porcupine.CheckOperationsVerbose(registryModel.ToModel(), c.h, 5*time.Second)
+			if got != c.want {
 				t.Fatalf("check = %s, want %s", got, c.want)
+			}
+			if got != porcupine.Illegal {
+				return
+			}
+			// A violation leaves a visualisation for the CI artifact.
+			path, err := visualise(registryModel.ToModel(), info, t.TempDir(), t.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(path); err != nil || !strings.Contains(string(b), "<html") {
+				t.Fatalf("visualisation %s: %v, %d bytes", path, err, len(b))
 			}
 		})
 	}

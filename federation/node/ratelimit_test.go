@@ -522,3 +522,41 @@ func TestWatchStreamsCapped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCapDeadline: a handler never runs longer than the cap, whatever the
+// client asked for (none, a longer one), and a shorter client deadline
+// stands.
+func TestCapDeadline(t *testing.T) {
+	const capD = 50 * time.Millisecond
+	ic := capDeadline(capD)
+	for _, tt := range []struct {
+		name   string
+		client time.Duration // 0: none
+		want   time.Duration
+	}{
+		{"no client deadline", 0, capD},
+		{"longer client deadline", time.Hour, capD},
+		{"shorter client deadline", 10 * time.Millisecond, 10 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tt.client > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.client)
+				defer cancel()
+			}
+			start := time.Now()
+			_, err := ic(ctx, nil, nil, func(ctx context.Context, _ any) (any, error) {
+				dl, ok := ctx.Deadline()
+				if !ok || time.Until(dl) > tt.want {
+					t.Errorf("handler deadline %v (set %v), want within %s", time.Until(dl), ok, tt.want)
+				}
+				<-ctx.Done() // a handler that would hang
+				return nil, ctx.Err()
+			})
+			if err == nil || time.Since(start) > tt.want+2*time.Second {
+				t.Fatalf("err %v after %s", err, time.Since(start))
+			}
+		})
+	}
+}

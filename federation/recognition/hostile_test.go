@@ -572,7 +572,7 @@ type hostileRow struct {
 //	native         3  Zhejiang and Beijing native codes, native prefix over the cap
 //	image          8  not an image, truncated PNG, blank, huge dimensions, file over 20 MB, 1-pixel-high strip, QR of alg none, QR of bad HC1
 //
-// 112 rows, 108 of them hostile.
+// 113 rows, 109 of them hostile.
 func TestHostileInputs(t *testing.T) {
 	green1 := func(h *hostile) func(context.Context, string, string) (*adapters.Claims, error) {
 		return h.signedStatus(adapters.Green, 1, roamjws.TypStatus)
