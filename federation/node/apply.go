@@ -86,6 +86,9 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 	if err != nil {
 		return 0, err, true
 	}
+	if err := n.precheckForward(b); err != nil {
+		return 0, err, false
+	}
 	conn, err := n.pool.Conn(addr)
 	if err != nil {
 		return 0, err, true
@@ -95,6 +98,28 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 		return fromForwardStatus(err)
 	}
 	return resp.GetIndex(), nil, false
+}
+
+// precheckForward is a follower's check of a command's signatures against
+// its replica before it forwards the command to the leader: the leader
+// counts forwarded calls against this node's peer allowance, so unsigned
+// junk from anonymous clients must stop here (found by review: a flood of
+// junk joins through a follower starved its live status queries). A
+// replica may lack an admin key the leader has just committed, so a
+// failure is judged again once the replica has applied what it knows to
+// be committed (at most a second).
+func (n *Node) precheckForward(b []byte) error {
+	err := n.fsm.CheckSignatures(b)
+	if err == nil {
+		return nil
+	}
+	time.Sleep(freshnessTick) // a heartbeat may bring a newer commit index
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(n.raft.CommitIndex()) {
+			break
+		}
+	}
+	return n.fsm.CheckSignatures(b)
 }
 
 // errCatchUp: the leader could not bring its replica up to its log.
@@ -242,6 +267,13 @@ func (n *Node) checkMembership(sc *roamv1.SignedCommand) ([]byte, proto.Message,
 // never touches the Raft configuration, then applies it.
 func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error) {
 	if n.raft.State() != raft.Leader {
+		entry, err := registry.EncodeSigned(req.GetMember())
+		if err != nil {
+			return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
+		}
+		if err := n.precheckForward(entry); err != nil {
+			return 0, applyStatus(err)
+		}
 		peer, err := n.leaderPeer()
 		if err != nil {
 			return 0, err

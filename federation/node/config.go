@@ -101,7 +101,8 @@ type Config struct {
 	// PeerTimeout bounds every peer call (default 500ms).
 	PeerTimeout time.Duration `yaml:"peer_timeout"`
 	// MaxStaleness is how long after it last heard from the Raft leader
-	// this node still decides from its replica (default 1h; issue 5 §3).
+	// this node still decides from its replica (default 1h; issue 5 §3;
+	// there is no "off": give a long one, e.g. 720h, to accept old replicas).
 	// Beyond it, decisions are UNDECIDED with registry_stale: a key
 	// revocation or a suspension made meanwhile may not have reached it.
 	MaxStaleness time.Duration `yaml:"max_staleness"`
@@ -202,6 +203,8 @@ func (r *RateLimit) validate(bad func(field, format string, args ...any)) {
 			bad("rate_limit."+f.name, "%v is not a number of calls per second (e.g. %d; 0: the default)", f.v, f.def)
 		case f.v < 0:
 			bad("rate_limit."+f.name, "%v is negative; give calls per second (e.g. %d; 0: the default; disabled: true turns limiting off)", f.v, f.def)
+		case f.v > 0 && f.v < minRPS:
+			bad("rate_limit."+f.name, "%v is under %v calls per second (one an hour or so); a bucket that slow never refills in practice", f.v, minRPS)
 		}
 	}
 	for _, f := range []struct {
@@ -217,6 +220,10 @@ func (r *RateLimit) validate(bad func(field, format string, args ...any)) {
 	}
 }
 
+// minRPS is the slowest refill rate_limit accepts (about one call in 17
+// minutes): below it, retry hints overflow and a caller is shut out.
+const minRPS = 0.001
+
 // DefaultMaxStaleness is max_staleness when the config leaves it out: an
 // hour without the leader is long enough for a key revocation to matter,
 // short enough that a checkpoint rarely sees registry_stale in practice.
@@ -228,8 +235,8 @@ func (c *Config) IsVoter() bool { return c.Voter == nil || *c.Voter }
 // LoadConfig reads and validates a YAML config file. Unknown fields are
 // errors, so a typo never silently falls back to a default.
 //
-// Durations (peer_timeout, code_ttl, heartbeat_timeout, election_timeout,
-// decision_retention) are strings with a unit, as time.ParseDuration reads
+// Durations (peer_timeout, max_staleness, code_ttl, heartbeat_timeout,
+// election_timeout, decision_retention) are strings with a unit, as time.ParseDuration reads
 // them: "500ms", "1s", "168h". yaml.v3 refuses a bare number such as
 // peer_timeout: 5 for a time.Duration; LoadConfig reports it as
 // "peer_timeout: 5 has no unit; use a unit, e.g. 500ms".
@@ -311,7 +318,11 @@ func decodeError(err error, lines map[int]string) string {
 var durationType = reflect.TypeOf(time.Duration(0))
 
 // durationExamples are the examples given for a duration without a unit.
-var durationExamples = map[string]string{"code_ttl": "168h", "decision_retention": "336h"}
+var durationExamples = map[string]string{"code_ttl": "168h", "decision_retention": "336h", "max_staleness": "1h"}
+
+// wellFormedDuration matches what time.ParseDuration would read but for
+// its size: such a value failed only because it is over about 2562047h.
+var wellFormedDuration = regexp.MustCompile(`^[0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h)$`)
 
 // checkNode walks a decoded YAML node against the Go type it will decode
 // into. It reports the first unknown field (with the known ones) and any
@@ -340,6 +351,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, lines map[int]string) 
 			return fmt.Errorf("line %d: %s: %s has no unit; use a unit, e.g. %s", n.Line, path, n.Value, ex)
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
+			if wellFormedDuration.MatchString(n.Value) {
+				return fmt.Errorf("line %d: %s: %s is too long; durations go up to about 2562047h", n.Line, path, n.Value)
+			}
 			return fmt.Errorf("line %d: %s: %q is not a duration; use a number with a unit, e.g. %s", n.Line, path, n.Value, ex)
 		}
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && n.Kind == yaml.ScalarNode && n.Tag == "!!float":
@@ -527,12 +541,16 @@ func (c *Config) Validate() error {
 		bad("backend.dialect", "%q is not zhejiang or beijing", c.Backend.Dialect)
 	}
 	switch {
-	case c.MaxStaleness != 0 && c.MaxStaleness < time.Second:
-		bad("max_staleness", "%s is under 1s; use a unit, e.g. 1h", c.MaxStaleness)
 	case c.PeerTimeout < 0 || c.PeerTimeout > 10*time.Second:
 		bad("peer_timeout", "%s is outside 0-10s", c.PeerTimeout)
 	case c.PeerTimeout > 0 && c.PeerTimeout < time.Millisecond:
 		bad("peer_timeout", "%s is under 1ms; use a unit, e.g. 500ms", c.PeerTimeout)
+	}
+	switch {
+	case c.MaxStaleness < 0:
+		bad("max_staleness", "%s is negative; give how long a node may go without the leader, e.g. 1h (0: the default, 1h)", c.MaxStaleness)
+	case c.MaxStaleness != 0 && c.MaxStaleness < time.Second:
+		bad("max_staleness", "%s is under 1s; use a unit, e.g. 1h", c.MaxStaleness)
 	}
 	if c.CodeTTL < 0 || (c.CodeTTL > 0 && c.CodeTTL < time.Second) {
 		bad("code_ttl", "%s is under 1s; use a unit, e.g. 168h (0: the default, 168h)", c.CodeTTL)

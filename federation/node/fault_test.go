@@ -158,9 +158,11 @@ func newFaultCluster(t *testing.T, n int, snapshotThreshold uint64, tune func(*r
 				}
 			}
 		}
-		if _, err := roamv1.NewPeeringServiceClient(c.nodes[0].conn).Join(ctx, &roamv1.JoinRequest{Member: c.sign(&roamv1.UpsertMember{Member: fn.memberOf()}, c.kr.Nat())}); err != nil {
-			t.Fatalf("join %s: %v", id, err)
-		}
+		join := c.sign(&roamv1.UpsertMember{Member: fn.memberOf()}, c.kr.Nat())
+		c.retrySetup("join "+id, func() error {
+			_, err := roamv1.NewPeeringServiceClient(c.nodes[0].cc()).Join(ctx, &roamv1.JoinRequest{Member: join})
+			return err
+		})
 		fn.waitReady(t, ctx)
 		fn.cfg.GRPCAdvertise = "" // restarts advertise the same listen address
 	}
@@ -203,13 +205,34 @@ func (c *faultCluster) sign(m proto.Message, by ...*roamjws.Signer) *roamv1.Sign
 	return sc
 }
 
-func (c *faultCluster) mustPropose(fn *faultNode, sc *roamv1.SignedCommand) uint64 {
+// mustPropose writes a setup command. On a loaded machine leadership can
+// move while the cluster forms, so an unknown outcome or no leader is
+// retried with the same signed command; "replayed" then means an earlier
+// try was committed.
+func (c *faultCluster) mustPropose(fn *faultNode, sc *roamv1.SignedCommand) {
 	c.t.Helper()
-	resp, err := roamv1.NewRegistryServiceClient(fn.conn).Propose(c.ctx, &roamv1.ProposeRequest{Signed: sc})
-	if err != nil {
-		c.t.Fatalf("propose via %s: %v", fn.id, err)
+	c.retrySetup(fn.id, func() error {
+		_, err := roamv1.NewRegistryServiceClient(fn.cc()).Propose(c.ctx, &roamv1.ProposeRequest{Signed: sc})
+		return err
+	})
+}
+
+func (c *faultCluster) retrySetup(what string, call func() error) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := call()
+		switch status.Code(err) {
+		case codes.OK, codes.AlreadyExists:
+			return
+		case codes.Unknown, codes.Unavailable, codes.DeadlineExceeded:
+			if time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+		}
+		c.t.Fatalf("setup via %s: %v", what, err)
 	}
-	return resp.GetIndex()
 }
 
 // start starts (or restarts) fn from its data dir with fresh injectors.

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
 // freshnessTick is how often trackLeaderContact samples Raft.
@@ -39,15 +42,73 @@ func (n *Node) sampleLeaderContact() {
 			break
 		}
 	}
-	if !n.caughtUp.Load() && n.leaderContact.Load() != 0 {
+	if n.caughtUp.Load() || n.leaderContact.Load() == 0 {
+		return
+	}
+	if n.raft.State() == raft.Leader {
 		// raft.AppliedIndex counts entries handed to the FSM goroutine,
 		// not ones it has applied, and no-op and configuration entries
 		// never reach the FSM: compare the FSM's own index with the last
-		// registry command at or below the commit index.
+		// registry command at or below the commit index, which on a
+		// leader is the cluster's.
 		if c := n.raft.CommitIndex(); c > 0 && n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(c) {
 			n.caughtUp.Store(true)
 		}
+		return
 	}
+	// A follower's commit index only covers the entries it has received,
+	// (one batch at a time while it catches up), so it asks the leader how
+	// far the registry is (found by review).
+	target := n.catchUpTarget.Load()
+	if target == 0 {
+		target = n.fetchCatchUpTarget()
+	}
+	if target > 0 && n.fsm.AppliedIndex() >= target {
+		n.caughtUp.Store(true)
+	}
+}
+
+// fetchCatchUpTarget asks the leader for its applied index (GetCluster):
+// one call at a time (callers wait for it, at most 500ms), and after a
+// failed one, none for freshnessTick; 0 when it cannot say.
+func (n *Node) fetchCatchUpTarget() uint64 {
+	n.catchUpMu.Lock()
+	defer n.catchUpMu.Unlock()
+	if t := n.catchUpTarget.Load(); t > 0 {
+		return t
+	}
+	if last := n.catchUpFailed.Load(); last != 0 && time.Since(time.Unix(0, last)) < freshnessTick {
+		return 0
+	}
+	target := n.askLeaderApplied()
+	if target == 0 {
+		n.catchUpFailed.Store(time.Now().UnixNano())
+		return 0
+	}
+	n.catchUpTarget.Store(target)
+	return target
+}
+
+func (n *Node) askLeaderApplied() uint64 {
+	leaderAddr, leaderID := n.raft.LeaderWithID()
+	if leaderID == "" {
+		return 0
+	}
+	addr, err := n.grpcAddrOf(string(leaderID), string(leaderAddr))
+	if err != nil {
+		return 0
+	}
+	conn, err := n.pool.Conn(addr)
+	if err != nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	resp, err := roamv1.NewRegistryServiceClient(conn).GetCluster(ctx, &roamv1.GetClusterRequest{})
+	if err != nil {
+		return 0
+	}
+	return resp.GetAppliedIndex()
 }
 
 // lastCommandAtOrBelow is the index of the last registry command in the

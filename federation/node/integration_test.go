@@ -291,6 +291,10 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 
 	// 3. Verify it at 410000: live status (agreement demands it) confirms green.
 	rec := roamv1.NewRecognitionServiceClient(nodes["410000"].conn)
+	// A host nobody registered is a bad request, not a decision.
+	if _, err := rec.Verify(ctx, &roamv1.VerifyRequest{Payload: []byte(issued.GetCode()), Host: "999999", Checkpoint: "metro"}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not a jurisdiction in the registry") {
+		t.Fatalf("Verify for an unregistered host: %v, want InvalidArgument", err)
+	}
 	verify := func(at *timestamppb.Timestamp) *roamv1.Decision {
 		t.Helper()
 		resp, err := rec.Verify(ctx, &roamv1.VerifyRequest{Payload: []byte(issued.GetCode()), Checkpoint: "metro", At: at})

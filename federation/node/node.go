@@ -121,6 +121,12 @@ type Node struct {
 	// applied everything committed since it started (freshness.go).
 	leaderContact atomic.Int64
 	caughtUp      atomic.Bool
+	// catchUpTarget is the leader's applied index when this follower first
+	// asked (catchUpFailed: when an ask last failed, Unix ns; catchUpMu:
+	// one ask at a time).
+	catchUpTarget atomic.Uint64
+	catchUpFailed atomic.Int64
+	catchUpMu     sync.Mutex
 
 	stop       chan struct{}
 	wg         sync.WaitGroup
@@ -264,9 +270,11 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	}
 
 	// gRPC.
-	if n.lis, err = net.Listen("tcp", cfg.GRPCListen); err != nil {
+	lis, err := net.Listen("tcp", cfg.GRPCListen)
+	if err != nil {
 		return nil, fmt.Errorf("grpc_listen %s: %w", cfg.GRPCListen, err)
 	}
+	n.lis = newConnLimitListener(lis)
 	srvOpts := []grpc.ServerOption{}
 	if serverCreds != nil {
 		srvOpts = append(srvOpts, grpc.Creds(serverCreds))
@@ -282,7 +290,11 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		// Stop (Close) waits for running handlers, which it cancels, so
 		// none touches the stores Close shuts next (decision log, issuer).
 		grpc.WaitForHandlers(true),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		// A connection lives at most 30 minutes (then a minute's grace for
+		// running calls; Watch clients resume from their index), so nothing
+		// can hold a stream open for ever.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: time.Minute}),
 		grpc.ChainUnaryInterceptor(recoverUnary(n.log), limiter.Unary(), capDeadline(maxUnaryDuration)),
 		grpc.ChainStreamInterceptor(recoverStream(n.log), limiter.Stream()),
 	)...)

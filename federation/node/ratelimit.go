@@ -57,11 +57,14 @@ func (r *rateLimiter) check(ctx context.Context, method string) error {
 	if r == nil {
 		return nil
 	}
+	key := callerKey(ctx)
 	set := r.clients
-	if strings.HasPrefix(method, peeringPrefix) {
+	// Only a verified node gets the peer allowance; anyone else calling
+	// PeeringService spends its own client tokens (found by review: an
+	// anonymous caller had ten times the client rate there).
+	if strings.HasPrefix(method, peeringPrefix) && strings.HasPrefix(key, "node ") {
 		set = r.peers
 	}
-	key := callerKey(ctx)
 	ok, retry := set.allow(key)
 	if ok {
 		return nil
@@ -208,4 +211,113 @@ func (s *limiterSet) size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.entries)
+}
+
+// Connection bounds (issue 5 §6). A gRPC stream holds memory from its
+// HEADERS frame on, before any rate limit or handler deadline applies
+// (found by review: 50,000 header-only streams on one connection took
+// 700 MB). So the server caps streams per connection, and connLimit caps
+// connections per remote IP and in all.
+const (
+	maxStreamsPerConn = 64
+	maxConnsPerIP     = 32
+	maxConns          = 4096
+)
+
+// connLimitListener closes connections over the per-IP or total cap at
+// accept, before TLS.
+type connLimitListener struct {
+	net.Listener
+	mu    sync.Mutex
+	perIP map[string]int
+	total int
+}
+
+func newConnLimitListener(l net.Listener) *connLimitListener {
+	return &connLimitListener{Listener: l, perIP: map[string]int{}}
+}
+
+func (l *connLimitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := c.RemoteAddr().String()
+		if h, _, err := net.SplitHostPort(ip); err == nil {
+			ip = h
+		}
+		l.mu.Lock()
+		if l.total >= maxConns || l.perIP[ip] >= maxConnsPerIP {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		l.total++
+		l.perIP[ip]++
+		l.mu.Unlock()
+		return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
+	}
+}
+
+func (l *connLimitListener) release(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.perIP[ip]--; l.perIP[ip] <= 0 {
+		delete(l.perIP, ip)
+	}
+}
+
+// open reports the connections held, in all and from ip.
+func (l *connLimitListener) open(ip string) (total, fromIP int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total, l.perIP[ip]
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
+// watchLimit caps open Watch streams per caller (and maxWatchers in all),
+// so one caller cannot hold every slot.
+type watchLimit struct {
+	mu    sync.Mutex
+	open  map[string]int
+	total int
+}
+
+const maxWatchersPerCaller = 16
+
+// acquire takes a slot for key or says why not; release gives it back.
+func (w *watchLimit) acquire(key string) (release func(), err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.total >= maxWatchers:
+		return nil, status.Errorf(codes.ResourceExhausted, "this node already serves %d Watch streams, its limit; retry later or watch another node", maxWatchers)
+	case w.open[key] >= maxWatchersPerCaller:
+		return nil, status.Errorf(codes.ResourceExhausted, "%s already has %d Watch streams open on this node, the limit per caller; close one first", key, maxWatchersPerCaller)
+	}
+	if w.open == nil {
+		w.open = map[string]int{}
+	}
+	w.open[key]++
+	w.total++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.total--
+		if w.open[key]--; w.open[key] <= 0 {
+			delete(w.open, key)
+		}
+	}, nil
 }

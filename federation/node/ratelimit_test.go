@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -258,8 +260,8 @@ func dialFrom(t *testing.T, ip, addr string, opts ...grpc.DialOption) *grpc.Clie
 
 // TestRateLimitNode: over a real node's gRPC server, a client's burst past
 // its limit gets ResourceExhausted while another client (another address)
-// is unaffected; PeeringService calls draw from a separate peer bucket;
-// opening a Watch stream costs a token too.
+// is unaffected; opening a Watch stream costs a token too; an anonymous
+// PeeringService call draws from the client bucket, not the peer one.
 func TestRateLimitNode(t *testing.T) {
 	n := startLimitedNode(t, RateLimit{ClientRPS: 0.01, ClientBurst: 3, PeerRPS: 0.01, PeerBurst: 2})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -290,17 +292,10 @@ func TestRateLimitNode(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	assertRateLimited(t, err, "rate_limit.client")
-	// Peer bucket: separate from the client one, with its own limit.
-	query := func() error {
-		_, err := roamv1.NewPeeringServiceClient(a).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: "410000", CodeId: "x"})
-		return err
-	}
-	for i := range 2 {
-		if err := query(); status.Code(err) == codes.ResourceExhausted {
-			t.Fatalf("peer call %d within its burst: %v", i+1, err)
-		}
-	}
-	assertRateLimited(t, query(), "rate_limit.peer")
+	// PeeringService without a node certificate is not a peer: it spends
+	// the caller's client tokens (already gone), never the peer allowance.
+	_, err = roamv1.NewPeeringServiceClient(a).QueryStatus(ctx, &roamv1.QueryStatusRequest{Issuer: "410000", CodeId: "x"})
+	assertRateLimited(t, err, "rate_limit.client")
 }
 
 // TestRateLimitByNodeIdentity: behind one address, callers with different
@@ -457,10 +452,16 @@ func TestWatchStreamsCapped(t *testing.T) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	client := roamv1.NewRegistryServiceClient(dialFrom(t, "127.0.0.1", n.GRPCAddr()))
+	// Callers from maxWatchers/maxWatchersPerCaller addresses fill the
+	// node; one more address then finds it full.
+	var clients []roamv1.RegistryServiceClient
+	for i := range maxWatchers/maxWatchersPerCaller + 1 {
+		clients = append(clients, roamv1.NewRegistryServiceClient(dialFrom(t, fmt.Sprintf("127.0.0.%d", i+1), n.GRPCAddr())))
+	}
+	extra := clients[len(clients)-1]
 	// open starts a Watch from index 0: a stream the node serves sends the
 	// genesis change at once, a refused one fails.
-	open := func() (context.CancelFunc, error) {
+	open := func(client roamv1.RegistryServiceClient) (context.CancelFunc, error) {
 		sctx, scancel := context.WithCancel(ctx)
 		stream, err := client.Watch(sctx, &roamv1.WatchRequest{})
 		if err == nil {
@@ -483,11 +484,11 @@ func TestWatchStreamsCapped(t *testing.T) {
 			c()
 		}
 	}()
-	for range maxWatchers {
+	for i := range maxWatchers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := open()
+			c, err := open(clients[i/maxWatchersPerCaller])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -501,7 +502,7 @@ func TestWatchStreamsCapped(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d streams refused under the cap: %v", len(errs), maxWatchers, errs[0])
 	}
-	if c, err := open(); status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "Watch streams") {
+	if c, err := open(extra); status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "Watch streams") {
 		if c != nil {
 			c()
 		}
@@ -511,7 +512,7 @@ func TestWatchStreamsCapped(t *testing.T) {
 	held = held[1:]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := open()
+		c, err := open(extra)
 		if err == nil {
 			held = append(held, c)
 			break
@@ -558,5 +559,104 @@ func TestCapDeadline(t *testing.T) {
 				t.Fatalf("err %v after %s", err, time.Since(start))
 			}
 		})
+	}
+}
+
+// TestConnLimitListener: connections over the per-IP cap are closed at
+// accept, and a closed connection frees its slot.
+func TestConnLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newConnLimitListener(inner)
+	defer l.Close()
+	accepted := make(chan net.Conn, maxConnsPerIP+8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		return c
+	}
+	var served []net.Conn
+	for range maxConnsPerIP {
+		dial()
+		served = append(served, <-accepted)
+	}
+	// One more from the same IP is closed by the server before any byte.
+	extra := dial()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection over the per-IP cap was not closed: %v", err)
+	}
+	if total, fromIP := l.open("127.0.0.1"); total != maxConnsPerIP || fromIP != maxConnsPerIP {
+		t.Fatalf("open = %d total, %d from the IP; want %d", total, fromIP, maxConnsPerIP)
+	}
+	// Closing a served connection frees its slot.
+	served[0].Close()
+	served[0].Close() // twice: released once
+	dial()
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("a freed slot was not reused")
+	}
+	for _, c := range served[1:] {
+		c.Close()
+	}
+	if total, _ := l.open("127.0.0.1"); total != 0 {
+		t.Fatalf("%d connections still counted after all closed", total)
+	}
+}
+
+// TestWatchLimitPerCaller: one caller cannot hold every Watch slot.
+func TestWatchLimitPerCaller(t *testing.T) {
+	var w watchLimit
+	var releases []func()
+	for range maxWatchersPerCaller {
+		r, err := w.acquire("ip 10.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	if _, err := w.acquire("ip 10.0.0.1"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("over the per-caller cap: %v", err)
+	}
+	r, err := w.acquire("ip 10.0.0.2")
+	if err != nil {
+		t.Fatalf("another caller: %v", err)
+	}
+	r()
+	releases[0]()
+	if r, err := w.acquire("ip 10.0.0.1"); err != nil {
+		t.Fatalf("after a release: %v", err)
+	} else {
+		r()
+	}
+	for _, r := range releases[1:] {
+		r()
+	}
+	if w.total != 0 || len(w.open) != 0 {
+		t.Fatalf("after all released: total %d, %v", w.total, w.open)
 	}
 }

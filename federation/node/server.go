@@ -27,7 +27,7 @@ import (
 )
 
 func registerServices(n *Node) {
-	roamv1.RegisterRegistryServiceServer(n.grpc, &registrySvc{n: n, watchers: make(chan struct{}, maxWatchers)})
+	roamv1.RegisterRegistryServiceServer(n.grpc, &registrySvc{n: n})
 	roamv1.RegisterRecognitionServiceServer(n.grpc, &recognitionSvc{n: n})
 	roamv1.RegisterPeeringServiceServer(n.grpc, &peeringSvc{n: n})
 	roamv1.RegisterIssuanceServiceServer(n.grpc, &issuanceSvc{n: n})
@@ -113,8 +113,8 @@ func applyStatus(err error) error {
 type registrySvc struct {
 	roamv1.UnimplementedRegistryServiceServer
 	n *Node
-	// watchers holds a token per open Watch stream (at most maxWatchers).
-	watchers chan struct{}
+	// watchers counts open Watch streams, per caller and in all.
+	watchers watchLimit
 }
 
 // maxWatchers caps concurrent Watch streams on one node (issue 5 §6): each
@@ -128,12 +128,11 @@ func (s *registrySvc) GetState(context.Context, *roamv1.GetStateRequest) (*roamv
 }
 
 func (s *registrySvc) Watch(req *roamv1.WatchRequest, stream grpc.ServerStreamingServer[roamv1.WatchResponse]) error {
-	select {
-	case s.watchers <- struct{}{}:
-		defer func() { <-s.watchers }()
-	default:
-		return status.Errorf(codes.ResourceExhausted, "this node already serves %d Watch streams, its limit; retry later or watch another node", maxWatchers)
+	release, err := s.watchers.acquire(callerKey(stream.Context()))
+	if err != nil {
+		return err
 	}
+	defer release()
 	from := req.GetFromIndex()
 	for {
 		chs, err := s.n.fsm.Changes(stream.Context(), from)
@@ -214,6 +213,16 @@ func (s *recognitionSvc) decide(ctx context.Context, payload []byte, host, check
 	}
 	if host != "" && !registry.ValidJurisdictionID(host) {
 		return nil, nil, invalid("host", "%q is not a GB/T 2260 code (e.g. 410000)", host)
+	}
+	// A node decides for its own jurisdiction, or for another one the
+	// registry knows (a province's node serving a city's checkpoints);
+	// never for one nobody registered (found by review).
+	if host != "" && host != s.n.cfg.Jurisdiction {
+		// Only a caught-up replica can say a jurisdiction does not exist;
+		// a stale one answers registry_stale in the pipeline.
+		if _, ok := s.n.fsm.Jurisdiction(host); !ok && s.n.caughtUp.Load() {
+			return nil, nil, invalid("host", "%s is not a jurisdiction in the registry; omit host to decide for this node's %s", host, s.n.cfg.Jurisdiction)
+		}
 	}
 	req := recognition.Request{Payload: payload, Host: host, Checkpoint: checkpoint}
 	if at != nil {

@@ -15,7 +15,8 @@ import (
 //
 //	ROAM_SOAK=10m go test ./federation/node -run TestSoakTCP -v -timeout 30m
 //
-// ROAM_SOAK_DUMP=DIR also writes a goroutine profile at every sample.
+// ROAM_SOAK_DUMP=DIR also writes goroutine and heap profiles at every
+// sample (compare two with go tool pprof -base).
 //
 // Three nodes over TCP loopback; every node verifies as fast as 4
 // checkpoint clients each can (no pause), 4 clients write to the registry
@@ -66,6 +67,10 @@ func TestSoakTCP(t *testing.T) {
 		if dir := os.Getenv("ROAM_SOAK_DUMP"); dir != "" {
 			if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("goroutines-%03d.txt", len(samples)))); err == nil {
 				_ = pprof.Lookup("goroutine").WriteTo(f, 1)
+				f.Close()
+			}
+			if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%03d.pb.gz", len(samples)))); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
 				f.Close()
 			}
 		}
