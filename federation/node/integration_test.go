@@ -32,6 +32,7 @@ import (
 	"github.com/roam-federation/roam/federation/admin"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/identity"
+	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -214,6 +215,32 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	} {
 		if _, err := peer.Join(ctx, &roamv1.JoinRequest{Member: j.sc}); status.Code(err) != j.want {
 			t.Fatalf("Join: err = %v, want %s", err, j.want)
+		}
+	}
+	// A follower judges signatures itself before it forwards: junk signed
+	// by a key nobody registered never reaches the leader (where it would
+	// spend this follower's peer allowance); a good command passes.
+	strangerKey, err := roamjws.GenerateKey(roamjws.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := roamjws.NewSigner(strangerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sc   *roamv1.SignedCommand
+		want error
+	}{
+		{sign(&roamv1.UpsertMember{Member: rogue}, stranger), registry.ErrBadSignature},
+		{sign(&roamv1.UpsertMember{Member: rogue}, kr.Nat()), nil},
+	} {
+		b, err := registry.EncodeSigned(c.sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nodes["410000"].node.precheckForward(b); !errors.Is(err, c.want) {
+			t.Fatalf("precheckForward: %v, want %v", err, c.want)
 		}
 	}
 	if n := len(nodes["330000"].node.Raft().GetConfiguration().Configuration().Servers); n != 3 {
