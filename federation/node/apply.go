@@ -122,6 +122,19 @@ func (n *Node) precheckForward(b []byte) error {
 	return n.fsm.CheckSignatures(b)
 }
 
+// precheckMember is precheckForward for a membership command (Join,
+// Remove), as a gRPC status.
+func (n *Node) precheckMember(sc *roamv1.SignedCommand) error {
+	entry, err := registry.EncodeSigned(sc)
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "member: %v", err)
+	}
+	if err := n.precheckForward(entry); err != nil {
+		return applyStatus(err)
+	}
+	return nil
+}
+
 // errCatchUp: the leader could not bring its replica up to its log.
 var errCatchUp = errors.New("leader could not apply its log before judging the command; retry")
 
@@ -267,12 +280,8 @@ func (n *Node) checkMembership(sc *roamv1.SignedCommand) ([]byte, proto.Message,
 // never touches the Raft configuration, then applies it.
 func (n *Node) join(ctx context.Context, req *roamv1.JoinRequest) (uint64, error) {
 	if n.raft.State() != raft.Leader {
-		entry, err := registry.EncodeSigned(req.GetMember())
-		if err != nil {
-			return 0, status.Errorf(codes.InvalidArgument, "member: %v", err)
-		}
-		if err := n.precheckForward(entry); err != nil {
-			return 0, applyStatus(err)
+		if err := n.precheckMember(req.GetMember()); err != nil {
+			return 0, err
 		}
 		peer, err := n.leaderPeer()
 		if err != nil {
@@ -350,6 +359,9 @@ func (n *Node) remove(ctx context.Context, req *roamv1.RemoveRequest) (uint64, e
 		return n.removedNotice(req)
 	}
 	if n.raft.State() != raft.Leader {
+		if err := n.precheckMember(req.GetMember()); err != nil {
+			return 0, err
+		}
 		peer, err := n.leaderPeer()
 		if err != nil {
 			return 0, err

@@ -291,6 +291,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		// none touches the stores Close shuts next (decision log, issuer).
 		grpc.WaitForHandlers(true),
 		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		// A connection lives at most 30 minutes (then a minute's grace for
 		// running calls; Watch clients resume from their index), so nothing
 		// can hold a stream open for ever.

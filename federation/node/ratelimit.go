@@ -115,7 +115,13 @@ func callerKey(ctx context.Context) string {
 	if !ok || p.Addr == nil {
 		return "ip unknown"
 	}
-	host := p.Addr.String()
+	return addrKey(p.Addr)
+}
+
+// addrKey names a remote address for limits: "ip A.B.C.D", or an IPv6
+// caller by its /64, which one host commonly owns whole.
+func addrKey(a net.Addr) string {
+	host := a.String()
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -218,10 +224,18 @@ func (s *limiterSet) size() int {
 // (found by review: 50,000 header-only streams on one connection took
 // 700 MB). So the server caps streams per connection, and connLimit caps
 // connections per remote IP and in all.
+//
+// Worst case, every allowed stream held open with its largest header block
+// (maxHeaderListBytes) and grpc-go's per-stream state (about 14 KB):
+// maxConns × maxStreamsPerConn × ~30 KB ≈ 1 GB per node, and only from at
+// least maxConns/maxConnsPerIP = 16 distinct addresses; about 60 MB from
+// one. A client waits for stream quota rather than fail, so a gateway that
+// multiplexes more than 64 calls on one connection queues.
 const (
-	maxStreamsPerConn = 64
-	maxConnsPerIP     = 32
-	maxConns          = 4096
+	maxStreamsPerConn  = 64
+	maxConnsPerIP      = 32
+	maxConns           = 512
+	maxHeaderListBytes = 16 << 10 // grpc-go's default is 16 MiB per stream (found by review)
 )
 
 // connLimitListener closes connections over the per-IP or total cap at
@@ -243,10 +257,7 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := c.RemoteAddr().String()
-		if h, _, err := net.SplitHostPort(ip); err == nil {
-			ip = h
-		}
+		ip := addrKey(c.RemoteAddr())
 		l.mu.Lock()
 		if l.total >= maxConns || l.perIP[ip] >= maxConnsPerIP {
 			l.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -607,7 +608,7 @@ func TestConnLimitListener(t *testing.T) {
 	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("connection over the per-IP cap was not closed: %v", err)
 	}
-	if total, fromIP := l.open("127.0.0.1"); total != maxConnsPerIP || fromIP != maxConnsPerIP {
+	if total, fromIP := l.open("ip 127.0.0.1"); total != maxConnsPerIP || fromIP != maxConnsPerIP {
 		t.Fatalf("open = %d total, %d from the IP; want %d", total, fromIP, maxConnsPerIP)
 	}
 	// Closing a served connection frees its slot.
@@ -623,7 +624,7 @@ func TestConnLimitListener(t *testing.T) {
 	for _, c := range served[1:] {
 		c.Close()
 	}
-	if total, _ := l.open("127.0.0.1"); total != 0 {
+	if total, _ := l.open("ip 127.0.0.1"); total != 0 {
 		t.Fatalf("%d connections still counted after all closed", total)
 	}
 }
@@ -658,5 +659,35 @@ func TestWatchLimitPerCaller(t *testing.T) {
 	}
 	if w.total != 0 || len(w.open) != 0 {
 		t.Fatalf("after all released: total %d, %v", w.total, w.open)
+	}
+}
+
+// TestHeaderListCap: a request whose header block is over
+// maxHeaderListBytes is refused; grpc-go would otherwise hold up to 16 MiB
+// of headers per waiting stream (found by review).
+func TestHeaderListCap(t *testing.T) {
+	n := startLimitedNode(t, RateLimit{Disabled: true})
+	conn := dialFrom(t, "127.0.0.1", n.GRPCAddr())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tt := range []struct {
+		name string
+		pad  int
+		ok   bool
+	}{
+		{"small header", 1 << 10, true},
+		{"header over the cap", 64 << 10, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mctx := metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("a", tt.pad))
+			_, err := roamv1.NewRegistryServiceClient(conn).GetState(mctx, &roamv1.GetStateRequest{})
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	// The connection still serves a normal call.
+	if _, err := roamv1.NewRegistryServiceClient(conn).GetState(ctx, &roamv1.GetStateRequest{}); err != nil {
+		t.Fatal(err)
 	}
 }
