@@ -136,15 +136,7 @@ func newFaultCluster(t *testing.T, n int, snapshotThreshold uint64, tune func(*r
 			// All test clients share 127.0.0.1: one client to the limiter.
 			RateLimit: RateLimit{ClientRPS: 10000, ClientBurst: 10000},
 		}
-		certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1"}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := identity.WriteFiles(filepath.Join(dir, id+"-tls"), "node", ca.PEM, certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn.cfg.TLS, fn.creds = &files, credentials.NewTLS(identity.ClientConfig(nil, pool))
+		fn.cfg.TLS, fn.creds = nodeTLS(t, ca, pool, dir, id)
 		c.start(fn)
 		if i == 0 {
 			fn.waitReady(t, ctx)

@@ -48,6 +48,21 @@ type testNode struct {
 	creds credentials.TransportCredentials // TLS without a client certificate
 }
 
+// nodeTLS issues node id's certificate from ca into dir and returns the
+// config's tls section and client credentials without a certificate.
+func nodeTLS(t *testing.T, ca *identity.CA, pool *x509.CertPool, dir, id string) (*identity.Files, credentials.TransportCredentials) {
+	t.Helper()
+	certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := identity.WriteFiles(filepath.Join(dir, id+"-tls"), "node", ca.PEM, certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &files, credentials.NewTLS(identity.ClientConfig(nil, pool))
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testNode, genesis *roamv1.SignedCommand) {
@@ -139,15 +154,7 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 			Backend:          Backend{URL: tn.simTS.URL},
 			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		}
-		certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1"}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := identity.WriteFiles(filepath.Join(dir, id+"-tls"), "node", ca.PEM, certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn.cfg.TLS, tn.creds = &files, credentials.NewTLS(identity.ClientConfig(nil, pool))
+		tn.cfg.TLS, tn.creds = nodeTLS(t, ca, pool, dir, id)
 		if i == 0 {
 			tn.cfg.Bootstrap = true
 		}
