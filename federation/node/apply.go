@@ -104,22 +104,9 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 // its replica before it forwards the command to the leader: the leader
 // counts forwarded calls against this node's peer allowance, so unsigned
 // junk from anonymous clients must stop here (found by review: a flood of
-// junk joins through a follower starved its live status queries). A
-// replica may lack an admin key the leader has just committed, so a
-// failure is judged again once the replica has applied what it knows to
-// be committed (at most a second).
+// junk joins through a follower starved its live status queries).
 func (n *Node) precheckForward(b []byte) error {
-	err := n.fsm.CheckSignatures(b)
-	if err == nil {
-		return nil
-	}
-	time.Sleep(freshnessTick) // a heartbeat may bring a newer commit index
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(n.raft.CommitIndex()) {
-			break
-		}
-	}
-	return n.fsm.CheckSignatures(b)
+	return n.judgeCaughtUp(func() error { return n.fsm.CheckSignatures(b) })
 }
 
 // precheckMember is precheckForward for a membership command (Join,
@@ -139,20 +126,32 @@ func (n *Node) precheckMember(sc *roamv1.SignedCommand) error {
 var errCatchUp = errors.New("leader could not apply its log before judging the command; retry")
 
 // judgeCaughtUp runs a check against the local replica before a command
-// reaches the log. If it fails while the replica is behind the log, the
-// verdict may be the replica's fault: a new leader (say, one restarted
-// from its data dir) may not have applied its log yet, and lack the
-// signer's admin key or even the genesis. It then waits for a Raft
-// barrier and judges again (found by the restart-all fault test, where a
-// valid write was refused as "not initialized"). Errors: check's, or
-// errCatchUp when the barrier fails (nothing was written).
+// reaches the log (or is forwarded to it). If it fails, the verdict may be
+// the replica's fault: it may lack an admin key the leader has just
+// committed, or — on a new leader restarted from its data dir that has not
+// applied its log yet — even the genesis (found by the restart-all fault
+// test, where a valid write was refused as "not initialized"). So a
+// failure is judged again once the replica has caught up: a leader waits
+// for a Raft barrier; a follower waits (at most a second) until it has
+// applied what it knows to be committed. Errors: check's, or errCatchUp
+// when a leader's barrier fails (nothing was written).
 func (n *Node) judgeCaughtUp(check func() error) error {
 	err := check()
-	if err == nil || n.raft.AppliedIndex() >= n.raft.LastIndex() {
-		return err
+	if err == nil {
+		return nil
 	}
-	if berr := n.raft.Barrier(applyTimeout).Error(); berr != nil {
-		return fmt.Errorf("%w: %v", errCatchUp, berr)
+	if n.raft.State() == raft.Leader {
+		if n.raft.AppliedIndex() >= n.raft.LastIndex() {
+			return err
+		}
+		if berr := n.raft.Barrier(applyTimeout).Error(); berr != nil {
+			return fmt.Errorf("%w: %v", errCatchUp, berr)
+		}
+		return check()
+	}
+	time.Sleep(freshnessTick) // a heartbeat may bring a newer commit index
+	for deadline := time.Now().Add(time.Second); !n.appliedKnownCommits() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	return check()
 }

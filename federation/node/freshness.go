@@ -46,12 +46,8 @@ func (n *Node) sampleLeaderContact() {
 		return
 	}
 	if n.raft.State() == raft.Leader {
-		// raft.AppliedIndex counts entries handed to the FSM goroutine,
-		// not ones it has applied, and no-op and configuration entries
-		// never reach the FSM: compare the FSM's own index with the last
-		// registry command at or below the commit index, which on a
-		// leader is the cluster's.
-		if c := n.raft.CommitIndex(); c > 0 && n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(c) {
+		// A leader's commit index is the cluster's.
+		if n.raft.CommitIndex() > 0 && n.appliedKnownCommits() {
 			n.caughtUp.Store(true)
 		}
 		return
@@ -109,6 +105,15 @@ func (n *Node) askLeaderApplied() uint64 {
 		return 0
 	}
 	return resp.GetAppliedIndex()
+}
+
+// appliedKnownCommits reports whether the FSM has applied every registry
+// command this node knows to be committed. raft.AppliedIndex counts
+// entries handed to the FSM goroutine, not ones it has applied, and no-op
+// and configuration entries never reach the FSM, so it compares the FSM's
+// own index with the last command at or below the commit index.
+func (n *Node) appliedKnownCommits() bool {
+	return n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(n.raft.CommitIndex())
 }
 
 // lastCommandAtOrBelow is the index of the last registry command in the
