@@ -41,6 +41,11 @@ func (n *Node) Apply(ctx context.Context, sc *roamv1.SignedCommand) (uint64, err
 	// that finds its id used up, or running out of time, is "outcome
 	// unknown", never "not applied" (issue 5: a write whose outcome is
 	// unknown must be reported so, and read before it is retried).
+	if n.raft.State() != raft.Leader {
+		if err := n.precheckForward(b); err != nil {
+			return 0, err
+		}
+	}
 	delivered := false
 	for {
 		idx, err, retry := n.applyOnce(ctx, sc, b)
@@ -86,9 +91,6 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 	if err != nil {
 		return 0, err, true
 	}
-	if err := n.precheckForward(b); err != nil {
-		return 0, err, false
-	}
 	conn, err := n.pool.Conn(addr)
 	if err != nil {
 		return 0, err, true
@@ -105,7 +107,12 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 // counts forwarded calls against this node's peer allowance, so unsigned
 // junk from anonymous clients must stop here (found by review: a flood of
 // junk joins through a follower starved its live status queries).
+// A replica that has not caught up since start cannot refuse anything (it
+// may lack the genesis): then the leader judges.
 func (n *Node) precheckForward(b []byte) error {
+	if !n.caughtUp.Load() {
+		return nil
+	}
 	return n.judgeCaughtUp(func() error { return n.fsm.CheckSignatures(b) })
 }
 
@@ -506,9 +513,10 @@ func (n *Node) register() {
 	if n.genesis != nil && n.restarted {
 		n.log.Info("the genesis file is not used: this registry already has its genesis")
 	}
-	// Check the issuer key only once the local log is replayed, so a
-	// restart does not warn about a key that is registered.
-	for deadline := time.Now().Add(5 * time.Second); n.raft.AppliedIndex() < n.raft.LastIndex() && time.Now().Before(deadline); {
+	// Ready once the replica has caught up with the leader (so decisions
+	// right after it are not registry_stale), and the issuer key is checked
+	// only then, so a restart does not warn about a key that is registered.
+	for deadline := time.Now().Add(5 * time.Second); !n.caughtUp.Load() && time.Now().Before(deadline); {
 		select {
 		case <-n.stop:
 			return

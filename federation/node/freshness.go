@@ -36,11 +36,8 @@ func (n *Node) sampleLeaderContact() {
 	if n.raft.State() == raft.Leader {
 		contact = time.Now()
 	}
-	for {
-		old := n.leaderContact.Load()
-		if contact.IsZero() || contact.UnixNano() <= old || n.leaderContact.CompareAndSwap(old, contact.UnixNano()) {
-			break
-		}
+	if !contact.IsZero() && contact.UnixNano() > n.leaderContact.Load() {
+		n.leaderContact.Store(contact.UnixNano()) // this goroutine is the only writer
 	}
 	if n.caughtUp.Load() || n.leaderContact.Load() == 0 {
 		return
@@ -64,12 +61,10 @@ func (n *Node) sampleLeaderContact() {
 	}
 }
 
-// fetchCatchUpTarget asks the leader for its applied index (GetCluster):
-// one call at a time (callers wait for it, at most 500ms), and after a
-// failed one, none for freshnessTick; 0 when it cannot say.
+// fetchCatchUpTarget asks the leader for its applied index (GetCluster,
+// at most 500ms), and after a failed ask, not again for freshnessTick; 0
+// when it cannot say.
 func (n *Node) fetchCatchUpTarget() uint64 {
-	n.catchUpMu.Lock()
-	defer n.catchUpMu.Unlock()
 	if t := n.catchUpTarget.Load(); t > 0 {
 		return t
 	}
@@ -136,12 +131,11 @@ func (n *Node) lastCommandAtOrBelow(idx uint64) uint64 {
 // Freshness): time since the leader was last heard from, measured on the
 // wall clock whatever clock decisions use (it is about this process's
 // network, not the evaluated instant), and whether it has caught up.
+// It only reads what trackLeaderContact samples: nothing here touches the
+// network or the log store, on the verify path.
 func (n *Node) freshness() (time.Duration, bool) {
 	if !n.caughtUp.Load() {
-		n.sampleLeaderContact()
-		if !n.caughtUp.Load() {
-			return 0, false
-		}
+		return 0, false
 	}
 	if n.raft.State() == raft.Leader {
 		return 0, true

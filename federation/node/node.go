@@ -122,11 +122,10 @@ type Node struct {
 	leaderContact atomic.Int64
 	caughtUp      atomic.Bool
 	// catchUpTarget is the leader's applied index when this follower first
-	// asked (catchUpFailed: when an ask last failed, Unix ns; catchUpMu:
-	// one ask at a time).
+	// asked (catchUpFailed: when an ask last failed, Unix ns). Both are
+	// written by trackLeaderContact only.
 	catchUpTarget atomic.Uint64
 	catchUpFailed atomic.Int64
-	catchUpMu     sync.Mutex
 
 	stop       chan struct{}
 	wg         sync.WaitGroup
