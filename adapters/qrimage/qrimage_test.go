@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -13,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/image/draw"
+
+	"github.com/roam-federation/roam/federation/reason"
 )
 
 // TestRoundTrip: a code written as PNG reads back, also rotated, scaled
@@ -101,15 +104,18 @@ func TestBadImages(t *testing.T) {
 	// Patch the PNG header's width and height (IHDR) to claim 100000x100000.
 	hb[16], hb[17], hb[18], hb[19] = 0, 1, 0x86, 0xa0
 	hb[20], hb[21], hb[22], hb[23] = 0, 1, 0x86, 0xa0
-	for name, b := range map[string][]byte{
-		"not an image":  []byte("roam:not a picture"),
-		"blank image":   encodePNG(t, image.NewGray(image.Rect(0, 0, 200, 200))),
-		"pixel bomb":    hb,
-		"truncated PNG": encodePNG(t, huge)[:20],
+	for name, c := range map[string]struct {
+		b    []byte
+		want func(error) bool
+	}{
+		"not an image":  {[]byte("roam:not a picture"), func(err error) bool { return reason.Of(err) == reason.Malformed }},
+		"blank image":   {encodePNG(t, image.NewGray(image.Rect(0, 0, 200, 200))), func(err error) bool { return errors.Is(err, ErrNoQR) }},
+		"pixel bomb":    {hb, func(err error) bool { return err != nil }}, // its IHDR checksum no longer matches: malformed or too large
+		"truncated PNG": {encodePNG(t, huge)[:20], func(err error) bool { return reason.Of(err) == reason.Malformed }},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Decode(bytes.NewReader(b)); err == nil {
-				t.Fatal("no error")
+			if _, err := Decode(bytes.NewReader(c.b)); !c.want(err) {
+				t.Fatalf("err = %v (reason %q)", err, reason.Of(err))
 			}
 		})
 	}

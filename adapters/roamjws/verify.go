@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -320,15 +319,10 @@ func strictUnmarshal(data []byte, v any, check func(key string) error) error {
 	if err := scanStrict(data, check); err != nil {
 		return err
 	}
+	// scanStrict has refused trailing data already.
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON object")
-	}
-	return nil
+	return dec.Decode(v)
 }
 
 // scanStrict checks the JSON structure once (strictjson.Scan): duplicate

@@ -22,6 +22,7 @@ func TestScan(t *testing.T) {
 		{"deep arrays", `{"a":[[[[[1]]]]]}`, false},
 		{"truncated", `{"a":`, false},
 		{"top callback refuses", `{"x":1}`, false},
+		{"top callback sees top-level keys only", `{"a":{"x":1}}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Scan([]byte(tc.in), 4, func(k string) error {

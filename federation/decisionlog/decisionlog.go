@@ -176,6 +176,9 @@ func (l *Log) run() {
 				}
 			}
 			if len(batch) > 0 {
+				if l.db == nil { // a reopen failed: try again (only this goroutine sets db)
+					l.reopen()
+				}
 				if l.write(batch) != nil {
 					l.dropped.Add(uint64(len(batch)))
 				}
@@ -198,12 +201,7 @@ func (l *Log) write(batch []Record) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.db == nil {
-		l.mu.RUnlock()
-		l.reopen()
-		l.mu.RLock()
-		if l.db == nil {
-			return errClosed
-		}
+		return errClosed
 	}
 	return l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)

@@ -40,7 +40,7 @@ func TestRegistryFreshnessGate(t *testing.T) {
 			if tt.payload == "" {
 				payload, _ = w.code()
 			}
-			d, _, err := w.p.Verify(context.Background(), Request{Payload: payload, Host: henan, Checkpoint: "metro", At: now})
+			d, st, err := w.p.Verify(context.Background(), Request{Payload: payload, Host: henan, Checkpoint: "metro", At: now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,6 +49,11 @@ func TestRegistryFreshnessGate(t *testing.T) {
 			}
 			if tt.wantFirst != "" && (len(d.GetReasons()) == 0 || d.GetReasons()[0].GetCode() != tt.wantFirst) {
 				t.Fatalf("reasons %v, want first %s", d.GetReasons(), tt.wantFirst)
+			}
+			// The gate runs before anything reads the registry: a stale
+			// decision went through no other stage.
+			if tt.wantFirst == "registry_stale" && (len(st) != 1 || st[0].GetName() != StageRegistry || st[0].GetOk()) {
+				t.Fatalf("stages %v, want only a failed %s stage", stageViews(st), StageRegistry)
 			}
 		})
 	}

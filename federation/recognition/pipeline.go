@@ -142,14 +142,17 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		p.logDecision(ctx, req, d)
 		return d, stages, nil
 	}
-	reject := func(err error) (*roamv1.Decision, []*roamv1.Stage, error) {
+	fail := func(o roamv1.Outcome, err error) (*roamv1.Decision, []*roamv1.Stage, error) {
 		var re *reason.Error
 		if !errors.As(err, &re) {
 			re = reason.New(reason.Malformed, "%v", err)
 		}
 		d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
 		span.SetStatus(codes.Error, string(re.Code))
-		return finish(roamv1.Outcome_OUTCOME_REJECT)
+		return finish(o)
+	}
+	reject := func(err error) (*roamv1.Decision, []*roamv1.Stage, error) {
+		return fail(roamv1.Outcome_OUTCOME_REJECT, err)
 	}
 
 	// 1. Detect the format.
@@ -192,11 +195,8 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 			err = reason.New(reason.RegistryStale, "this node last heard from the Raft leader %s ago; decisions need a registry at most %s stale (max_staleness)", stale.Round(time.Second), p.MaxStaleness)
 		}
 		if err != nil {
-			re := err.(*reason.Error)
 			stage(StageRegistry, err)
-			d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(re.Code), Message: re.Message})
-			span.SetStatus(codes.Error, string(re.Code))
-			return finish(roamv1.Outcome_OUTCOME_UNDECIDED)
+			return fail(roamv1.Outcome_OUTCOME_UNDECIDED, err)
 		}
 	}
 
