@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/node"
 	"github.com/roam-federation/roam/federation/registry"
@@ -46,18 +45,15 @@ within --command-ttl (at most 24h) of signing.`,
 				if err != nil {
 					return fmt.Errorf("--national-jwk: %w", err)
 				}
-				if pub, err := parsePrivateToPublic(b); err == nil {
-					b = pub
-				}
-				kid, _, err := roamjws.ParsePublicJWK(b, roamjws.ES256)
-				alg := roamjws.ES256
+				k, err := parseAnyKey(b)
 				if err != nil {
-					if kid, _, err = roamjws.ParsePublicJWK(b, roamjws.EdDSA); err != nil {
-						return fmt.Errorf("--national-jwk %s: %w", p, err)
-					}
-					alg = roamjws.EdDSA
+					return fmt.Errorf("--national-jwk %s: %w", p, err)
 				}
-				gen.NationalAdmins = append(gen.NationalAdmins, &roamv1.AdminKey{Kid: kid, Jurisdiction: registry.National, Alg: alg, Jwk: b, Holder: fmt.Sprintf("national admin %d", i+1)})
+				ak, err := registry.AdminKeyOf(k, registry.National, fmt.Sprintf("national admin %d", i+1))
+				if err != nil {
+					return fmt.Errorf("--national-jwk %s: %w", p, err)
+				}
+				gen.NationalAdmins = append(gen.NationalAdmins, ak)
 			}
 			signers, err := g.adminSigners()
 			if err != nil {
