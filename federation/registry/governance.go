@@ -283,16 +283,16 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 		}
 		// A national suspension survives a party's termination: the
 		// parties cannot start the pair over without the national platform.
-		if a, ok := s.agreements[AgreementID(c.GetHost(), c.GetIssuer())]; ok && a.GetSuspendedBy() == National {
-			return reject(ErrUnauthorized, "agreement %s was suspended by the national platform; only a national admin can lift it (roamctl agreement impose)", a.GetId())
+		if err := s.nationalHold(AgreementID(c.GetHost(), c.GetIssuer()), false); err != nil {
+			return err
 		}
 		return needAdminOf(c.GetProposedBy(), "proposing as "+c.GetProposedBy())
 	case *roamv1.AcceptAgreement:
 		if err := s.notAParty(c.GetId(), c.GetAcceptedBy(), "accepting"); err != nil {
 			return err
 		}
-		if a, ok := s.agreements[c.GetId()]; ok && a.GetState() == roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED && a.GetSuspendedBy() == National {
-			return reject(ErrUnauthorized, "agreement %s was suspended by the national platform; only a national admin can lift it (roamctl agreement impose)", c.GetId())
+		if err := s.nationalHold(c.GetId(), true); err != nil {
+			return err
 		}
 		return needAdminOf(c.GetAcceptedBy(), "accepting as "+c.GetAcceptedBy())
 	case *roamv1.SuspendAgreement:
@@ -338,6 +338,18 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 // name of a jurisdiction that is neither its host nor its issuer (issue 3
 // §3: only the parties, or a national admin, act on an agreement). An
 // unknown agreement is left to the handler.
+// nationalHold refuses a party's act on agreement id that the national
+// platform suspended. For a new proposal the hold outlives a party's
+// termination (suspended_by stays); for an acceptance (stillSuspended) it
+// applies while the agreement is suspended.
+func (s *state) nationalHold(id string, stillSuspended bool) error {
+	a, ok := s.agreements[id]
+	if !ok || a.GetSuspendedBy() != National || (stillSuspended && a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED) {
+		return nil
+	}
+	return reject(ErrUnauthorized, "agreement %s was suspended by the national platform; only a national admin can lift it (roamctl agreement impose)", id)
+}
+
 func (s *state) notAParty(id, by, what string) error {
 	a, ok := s.agreements[id]
 	if !ok || by == a.GetHost() || by == a.GetIssuer() {
