@@ -301,29 +301,50 @@ type row struct {
 	after  func(t *testing.T, e *env) // extra checks after Verify
 }
 
+// runRows runs every row twice: with no cache, and with a verified-code
+// cache scanning the token twice, so a cache hit must give exactly what a
+// first scan gives (issue 6 §2).
 func runRows(t *testing.T, rows []row) {
 	t.Helper()
 	for _, r := range rows {
-		t.Run(r.name, func(t *testing.T) {
-			e := newEnv(t)
-			if r.setup != nil {
-				r.setup(t, e)
+		for _, cached := range []bool{false, true} {
+			name := r.name
+			if cached {
+				name += "/cached"
 			}
-			tok := r.tok(t, e)
-			at := r.at
-			if at.IsZero() {
-				at = testAt
-			}
-			verify := e.v.Verify
-			if r.status {
-				verify = e.v.VerifyStatus
-			}
-			c, err := verify([]byte(tok), at)
-			checkResult(t, c, err, r.want)
-			if r.after != nil {
-				r.after(t, e)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				e := newEnv(t)
+				if cached {
+					e.v.Cache = NewCache(8)
+				}
+				if r.setup != nil {
+					r.setup(t, e)
+				}
+				tok := r.tok(t, e)
+				at := r.at
+				if at.IsZero() {
+					at = testAt
+				}
+				verify := e.v.Verify
+				if r.status {
+					verify = e.v.VerifyStatus
+				}
+				c, err := verify([]byte(tok), at)
+				checkResult(t, c, err, r.want)
+				if !cached {
+					if r.after != nil {
+						r.after(t, e)
+					}
+					return
+				}
+				c, err = verify([]byte(tok), at)
+				checkResult(t, c, err, r.want)
+				st := e.v.Cache.Stats()
+				if wantHit := r.want == "" && !r.status; (st.Hits == 1) != wantHit {
+					t.Errorf("cache stats %+v after two scans; want a hit: %v", st, wantHit)
+				}
+			})
+		}
 	}
 }
 

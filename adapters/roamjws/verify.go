@@ -3,15 +3,17 @@ package roamjws
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/roam-federation/roam/adapters"
 	"github.com/roam-federation/roam/adapters/jwscompact"
@@ -70,6 +72,10 @@ type Verifier struct {
 	Keys     KeyResolver
 	MaxInput int           // bytes
 	Skew     time.Duration // allowed clock skew for nbf
+	// Cache, when set, remembers codes whose signature verified (issue 6
+	// §2); see Cache for what is checked again on every scan. Status
+	// assertions are never cached.
+	Cache *Cache
 }
 
 var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
@@ -103,6 +109,35 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	}
 	if len(in) > maxIn {
 		return nil, reason.New(reason.InputTooLarge, "payload is %d bytes; the limit is %d", len(in), maxIn)
+	}
+	// Issue 6 §2: a code seen before skips decoding and the signature
+	// check; everything the registry and the clock decide runs again.
+	var sum [sha256.Size]byte
+	cache := v.Cache
+	if typ != TypCode {
+		cache = nil
+	}
+	if cache != nil {
+		sum = sha256.Sum256(in)
+		if e, ok := cache.get(sum); ok {
+			c := e.claims
+			key, ok := v.Keys.Key(e.kid)
+			switch {
+			case !ok:
+				return nil, reason.New(reason.UnknownKey, "kid %q is not in the registry", e.kid)
+			case key.Jurisdiction != c.Issuer:
+				return nil, reason.New(reason.KeyIssuerMismatch, "kid %q is registered to %s, but iss is %s", e.kid, key.Jurisdiction, c.Issuer)
+			case e.sameKey(key):
+				if err := v.checkState(&c, e.kid, key, at, typ); err != nil {
+					if reason.Of(err) == reason.Expired {
+						cache.lru.Remove(sum)
+					}
+					return nil, err
+				}
+				return &c, nil
+			}
+			cache.lru.Remove(sum) // another key under that kid: verify again
+		}
 	}
 	cj, err := ParseCompact(bytes.TrimPrefix(in, []byte(Prefix)), typ)
 	if err != nil {
@@ -142,32 +177,45 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	if err := cj.VerifyWith(key.Alg, key.Raw); err != nil {
 		return nil, err
 	}
-	// Rule 8: key state and validity at iat; revoked code ids.
-	if key.State == KeyRevoked {
-		return nil, reason.New(reason.KeyRevoked, "kid %q is revoked", cj.Kid)
-	}
-	// Rule 7: time.
-	if err := checkTimes(&c, at, v.skew()); err != nil {
+	if err := v.checkState(&c, cj.Kid, key, at, typ); err != nil {
 		return nil, err
 	}
+	if cache != nil {
+		cache.lru.Add(sum, &cached{claims: c, kid: cj.Kid, alg: key.Alg, pub: key.Raw})
+	}
+	return &c, nil
+}
+
+// checkState applies the rules that depend on the registry and the clock,
+// not on the code's bytes, after the signature verified with key: rules 7
+// and 8 and the claim checks, in DESIGN.md §4 order.
+func (v *Verifier) checkState(c *adapters.Claims, kid string, key *Key, at time.Time, typ string) error {
+	// Rule 8: key state and validity at iat; revoked code ids.
+	if key.State == KeyRevoked {
+		return reason.New(reason.KeyRevoked, "kid %q is revoked", kid)
+	}
+	// Rule 7: time.
+	if err := checkTimes(c, at, v.skew()); err != nil {
+		return err
+	}
 	if c.IssuedAt < key.NotBefore || (key.NotAfter != 0 && c.IssuedAt >= key.NotAfter) {
-		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was not valid at iat %d", cj.Kid, c.IssuedAt)
+		return reason.New(reason.KeyNotValidAtIat, "kid %q was not valid at iat %d", kid, c.IssuedAt)
 	}
 	// Fail closed: a state that is neither active nor retired (zero value,
 	// or one added to the registry later) never signs.
 	if key.State != KeyActive && key.State != KeyRetired {
-		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q is in state %d, neither active nor retired", cj.Kid, key.State)
+		return reason.New(reason.KeyNotValidAtIat, "kid %q is in state %d, neither active nor retired", kid, key.State)
 	}
 	if key.State == KeyRetired && c.IssuedAt >= key.StateChangedAt {
-		return nil, reason.New(reason.KeyNotValidAtIat, "kid %q was retired at %d and no longer signs; iat is %d", cj.Kid, key.StateChangedAt, c.IssuedAt)
+		return reason.New(reason.KeyNotValidAtIat, "kid %q was retired at %d and no longer signs; iat is %d", kid, key.StateChangedAt, c.IssuedAt)
 	}
-	if err := checkClaims(&c, typ); err != nil {
-		return nil, err
+	if err := checkClaims(c, typ); err != nil {
+		return err
 	}
 	if v.Keys.CodeRevoked(c.Issuer, c.CodeID) {
-		return nil, reason.New(reason.CodeRevoked, "code id %s was revoked by %s", c.CodeID, c.Issuer)
+		return reason.New(reason.CodeRevoked, "code id %s was revoked by %s", c.CodeID, c.Issuer)
 	}
-	return &c, nil
+	return nil
 }
 
 // Compact is a compact JWS parsed under roam's JWS profile but not yet
@@ -191,17 +239,9 @@ func ParseCompact(tok []byte, typ string) (*Compact, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h header
-	if err := strictUnmarshal(p.Header, &h, func(k string) error {
-		if forbiddenHeaders[k] {
-			return reason.New(reason.HeaderForbidden, "header %q is never accepted (DESIGN.md §4 rule 5)", k)
-		}
-		if !allowedHeaders[k] {
-			return reason.New(reason.HeaderForbidden, "header %q is not allowed; only alg, kid and typ", k)
-		}
-		return nil
-	}); err != nil {
-		return nil, asReason(err, reason.Malformed, "header")
+	h, err := parseHeader(p.Header)
+	if err != nil {
+		return nil, err
 	}
 	// Rule 3: none and HMAC are never accepted.
 	if h.Alg != ES256 && h.Alg != EdDSA {
@@ -239,14 +279,31 @@ func (c *Compact) VerifyWith(alg string, raw any) error {
 	if len(c.sig) != 64 {
 		return reason.New(reason.SignatureFormat, "%s signature is %d bytes, want 64 (raw r‖s; DER is rejected)", alg, len(c.sig))
 	}
-	verifier, err := jws.NewVerifier(jwa.SignatureAlgorithm(alg))
-	if err != nil {
-		return reason.New(reason.AlgNotAllowed, "%v", err)
-	}
-	if err := verifier.Verify(c.signingInput, c.sig, raw); err != nil {
+	if !verifySignature(alg, raw, c.signingInput, c.sig) {
 		return reason.New(reason.SignatureInvalid, "signature does not verify with kid %q", c.Kid)
 	}
 	return nil
+}
+
+// verifySignature checks a raw 64-byte JWS signature with the standard
+// library: ES256 is ECDSA P-256 over SHA-256 with r‖s, 32 bytes each (RFC
+// 7518 §3.4); EdDSA is Ed25519 over the signing input itself (RFC 8037
+// §3.1). A key of the wrong type for alg never verifies.
+func verifySignature(alg string, raw any, signingInput, sig []byte) bool {
+	switch alg {
+	case ES256:
+		pk, ok := raw.(*ecdsa.PublicKey)
+		if !ok || pk.Curve != elliptic.P256() {
+			return false
+		}
+		h := sha256.Sum256(signingInput)
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(pk, h[:], r, s)
+	case EdDSA:
+		pk, ok := raw.(ed25519.PublicKey)
+		return ok && len(pk) == ed25519.PublicKeySize && ed25519.Verify(pk, signingInput, sig)
+	}
+	return false
 }
 
 func (v *Verifier) skew() time.Duration {

@@ -75,6 +75,7 @@ type world struct {
 	status  *fakeStatus
 	p       *Pipeline
 	applied []string // summaries, for failure messages
+	cache   *roamjws.Cache
 }
 
 // testJurisdictions are the jurisdictions every world registers, with the
@@ -179,10 +180,13 @@ func newWorld(t testing.TB) *world {
 		w.keys[j.id] = &issuer{id: j.id, signer: s}
 	}
 	w.rogue, _ = newSigner(t, roamjws.ES256)
+	w.cache = roamjws.NewCache(64)
 	w.p = &Pipeline{
 		Registry: w.fsm,
 		Adapters: []adapters.Adapter{
-			roamjws.Adapter{V: &roamjws.Verifier{Keys: w.fsm}},
+			// The node's shape: a verified-code cache in front of the
+			// verifier (issue 6 §2), so every pipeline test runs through it.
+			roamjws.Adapter{V: &roamjws.Verifier{Keys: w.fsm, Cache: w.cache}},
 			dcc.Adapter{Registry: w.fsm},
 			&zhejiang.Adapter{}, &beijing.Adapter{},
 		},
