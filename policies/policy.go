@@ -14,9 +14,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"gopkg.in/yaml.v3"
 )
@@ -175,6 +178,50 @@ type Policy struct {
 	rules          []rule
 	defaultOutcome string
 	defaultMessage string
+
+	// memo remembers results for inputs that differ only in time when no
+	// expression reads the time (timeFree); see memoKeyOf.
+	timeFree bool
+	memo     sync.Map // memoKey → Result or bool
+	memoLen  atomic.Int64
+}
+
+// memoCap bounds a policy's memo, in entries. Keys are combinations of
+// issuer, checkpoint, colour, code version and status flags a host meets:
+// a few thousand at city scale.
+const memoCap = 16384
+
+// memoKey is an Input without its time (At, AgeSeconds) and without
+// Facts (inputs with facts are never memoised).
+type memoKey struct {
+	liveStatus                                                        bool // NeedsLiveStatus, not Evaluate
+	Host, Issuer, Checkpoint, Color, System, AgreementID              string
+	Version                                                           int64
+	RequireLiveStatus, StatusRequired, StatusChecked, StatusReachable bool
+	StatusChanged                                                     bool
+}
+
+// memoKeyOf returns in's memo key, or false when in must be evaluated:
+// the policy reads the time, or the input is a foreign certificate's.
+func (p *Policy) memoKeyOf(in *Input, liveStatus bool) (memoKey, bool) {
+	if !p.timeFree || in.Facts != (Facts{}) {
+		return memoKey{}, false
+	}
+	return memoKey{
+		liveStatus: liveStatus, Host: in.Host, Issuer: in.Issuer, Checkpoint: in.Checkpoint, Color: in.Color,
+		System: in.System, AgreementID: in.AgreementID, Version: in.Version, RequireLiveStatus: in.RequireLiveStatus,
+		StatusRequired: in.StatusRequired, StatusChecked: in.StatusChecked, StatusReachable: in.StatusReachable, StatusChanged: in.StatusChanged,
+	}, true
+}
+
+// remember stores v under k unless the memo is full.
+func (p *Policy) remember(k memoKey, v any) {
+	if p.memoLen.Load() >= memoCap {
+		return
+	}
+	if _, loaded := p.memo.LoadOrStore(k, v); !loaded {
+		p.memoLen.Add(1)
+	}
 }
 
 type rule struct {
@@ -208,10 +255,19 @@ func (p *Policy) NeedsLiveStatus(in Input) (bool, error) {
 	if !ValidCheckpoint(in.Checkpoint) {
 		return false, fmt.Errorf("%w: checkpoint %q: want one of %s", ErrInvalidInput, in.Checkpoint, strings.Join(checkpoints, ", "))
 	}
+	key, memo := p.memoKeyOf(&in, true)
+	if memo {
+		if v, ok := p.memo.Load(key); ok {
+			return v.(bool), nil
+		}
+	}
 	act := newActivation(&in)
 	ok, err := evalBool(p.liveStatus, act)
 	if err != nil {
 		return false, fmt.Errorf("%w: %s live_status: %w", ErrEvaluation, p.Source, err)
+	}
+	if memo {
+		p.remember(key, ok)
 	}
 	return ok, nil
 }
@@ -224,7 +280,22 @@ func (p *Policy) Evaluate(in Input) (Result, error) {
 	if !ValidCheckpoint(in.Checkpoint) {
 		return Result{}, fmt.Errorf("%w: checkpoint %q: want one of %s", ErrInvalidInput, in.Checkpoint, strings.Join(checkpoints, ", "))
 	}
-	act := newActivation(&in)
+	key, memo := p.memoKeyOf(&in, false)
+	if memo {
+		if v, ok := p.memo.Load(key); ok {
+			return v.(Result), nil
+		}
+	}
+	res, err := p.evaluate(&in)
+	if err == nil && memo {
+		p.remember(key, res)
+	}
+	return res, err
+}
+
+// evaluate runs the rules in order (Evaluate without the memo).
+func (p *Policy) evaluate(in *Input) (Result, error) {
+	act := newActivation(in)
 	for i := range p.rules {
 		r := &p.rules[i]
 		ok, err := evalBool(r.prg, act)
@@ -472,16 +543,18 @@ func LoadBytes(name string, data []byte) (*Policy, error) {
 		defaultOutcome: spec.DefaultOutcome.Value,
 		defaultMessage: spec.DefaultMessage,
 		rules:          make([]rule, 0, len(spec.Rules)),
+		timeFree:       true,
 	}
 	if p.defaultMessage == "" {
 		p.defaultMessage = "no policy rule matched"
 	}
 	if spec.LiveStatus.Value != "" {
-		prg, msg := compileBool(env, spec.LiveStatus.Value)
+		prg, timeFree, msg := compileBool(env, spec.LiveStatus.Value)
 		if msg != "" {
 			return nil, lerr("live_status", spec.LiveStatus.Line, "%s", msg)
 		}
 		p.liveStatus = prg
+		p.timeFree = p.timeFree && timeFree
 	}
 	seen := make(map[string]int, len(spec.Rules))
 	for i, rs := range spec.Rules {
@@ -503,33 +576,63 @@ func LoadBytes(name string, data []byte) (*Policy, error) {
 		if rs.When.Value == "" {
 			return nil, lerr(field+".when", rs.Name.Line, "missing; write a CEL bool expression, or 'true' for a catch-all")
 		}
-		prg, msg := compileBool(env, rs.When.Value)
+		prg, timeFree, msg := compileBool(env, rs.When.Value)
 		if msg != "" {
 			return nil, lerr(field+".when", rs.When.Line, "%s", msg)
 		}
+		p.timeFree = p.timeFree && timeFree
 		p.rules = append(p.rules, rule{name: rs.Name.Value, outcome: rs.Outcome.Value, message: rs.Message, prg: prg})
 	}
 	return p, nil
 }
 
-// compileBool compiles a CEL expression that must have type bool. It returns
-// a non-empty message, saying what to fix, on failure.
-func compileBool(env *cel.Env, expr string) (cel.Program, string) {
+// compileBool compiles a CEL expression that must have type bool, and
+// reports whether it is time-free (see readsTime). It returns a non-empty
+// message, saying what to fix, on failure.
+func compileBool(env *cel.Env, expr string) (cel.Program, bool, string) {
 	if n := len([]rune(expr)); n > MaxExprRunes {
-		return nil, fmt.Sprintf("expression is %d characters, at most %d allowed; split it into several rules", n, MaxExprRunes)
+		return nil, false, fmt.Sprintf("expression is %d characters, at most %d allowed; split it into several rules", n, MaxExprRunes)
 	}
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, fmt.Sprintf("%s; fix the CEL expression (variables: code, checkpoint, host, agreement, status, at)", oneLine(iss.Err().Error()))
+		return nil, false, fmt.Sprintf("%s; fix the CEL expression (variables: code, checkpoint, host, agreement, status, at)", oneLine(iss.Err().Error()))
 	}
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) {
-		return nil, fmt.Sprintf("expression has type %s; it must be a bool expression, e.g. code.color == \"green\"", t)
+		return nil, false, fmt.Sprintf("expression has type %s; it must be a bool expression, e.g. code.color == \"green\"", t)
 	}
 	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(evalCostLimit))
 	if err != nil {
-		return nil, fmt.Sprintf("%s; fix the CEL expression", oneLine(err.Error()))
+		return nil, false, fmt.Sprintf("%s; fix the CEL expression", oneLine(err.Error()))
 	}
-	return prg, ""
+	return prg, !readsTime(ast.NativeRep()), ""
+}
+
+// readsTime reports whether a checked expression may read the evaluation
+// time: the variable at, the field code.age_seconds, or code as a whole
+// (anything but a field select on it). Conservative: a false answer lets
+// Evaluate memoise results across scans at different times.
+func readsTime(a *celast.AST) bool {
+	reads, codeIdents, codeSelects := false, 0, 0
+	celast.PreOrderVisit(celast.NavigateAST(a), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.IdentKind:
+			switch e.AsIdent() {
+			case "at":
+				reads = true
+			case "code":
+				codeIdents++
+			}
+		case celast.SelectKind:
+			sel := e.AsSelect()
+			if sel.FieldName() == "age_seconds" {
+				reads = true
+			}
+			if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == "code" {
+				codeSelects++
+			}
+		}
+	}))
+	return reads || codeIdents != codeSelects
 }
 
 // oneLine keeps CEL's "ERROR: <input>:l:c: msg" lines and drops the source
