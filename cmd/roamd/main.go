@@ -49,8 +49,8 @@ func newLogger(level string) (*slog.Logger, error) {
 }
 
 func newServe() *cobra.Command {
-	var cfgPath, level string
-	var insecureDev bool
+	var cfgPath, level, adminListen string
+	var insecureDev, pprofOn bool
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run one node (see deploy/ for example configs)",
@@ -67,6 +67,15 @@ func newServe() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if adminListen != "" {
+				cfg.AdminListen = adminListen
+			}
+			if pprofOn {
+				if cfg.AdminListen == "" {
+					return errors.New("--pprof needs an admin listener: set admin_listen in the config or pass --admin-listen 127.0.0.1:7690")
+				}
+				cfg.Pprof = true
+			}
 			if cfg.TLS == nil && !insecureDev {
 				return fmt.Errorf("config %s has no tls section: nodes speak mutual TLS (issue 3 §7); add tls: {ca, cert, key}, or pass --insecure-dev for a throwaway local test", cfgPath)
 			}
@@ -78,7 +87,7 @@ func newServe() *cobra.Command {
 				return err
 			}
 			defer n.Close()
-			log.Info("roamd serving", "node", cfg.NodeID, "jurisdiction", cfg.Jurisdiction, "grpc", n.GRPCAddr(), "raft", cfg.RaftAdvertise)
+			log.Info("roamd serving", "node", cfg.NodeID, "jurisdiction", cfg.Jurisdiction, "grpc", n.GRPCAddr(), "raft", cfg.RaftAdvertise, "admin", n.AdminAddr(), "pprof", cfg.Pprof)
 			select {
 			case <-cmd.Context().Done():
 				log.Info("shutting down")
@@ -91,6 +100,8 @@ func newServe() *cobra.Command {
 	cmd.Flags().StringVar(&cfgPath, "config", "", "node config file (YAML)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().BoolVar(&insecureDev, "insecure-dev", false, "allow a config without tls (plaintext Raft and gRPC): local experiments only")
+	cmd.Flags().StringVar(&adminListen, "admin-listen", "", "host:port of the admin HTTP listener (overrides admin_listen; bind to loopback)")
+	cmd.Flags().BoolVar(&pprofOn, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener (off by default)")
 	return cmd
 }
 

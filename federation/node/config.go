@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/identity"
 	"github.com/roam-federation/roam/federation/registry"
 	"github.com/roam-federation/roam/federation/telemetry"
@@ -125,7 +126,29 @@ type Config struct {
 	// RateLimit bounds how fast one caller may call this node's gRPC
 	// services (issue 5 §6). Defaults apply when it is left out.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// VerifyCache sizes the verified-code cache (issue 6 §2).
+	VerifyCache VerifyCache `yaml:"verify_cache"`
+	// AdminListen is host:port of the admin HTTP listener (operators only:
+	// bind it to loopback or a management network). Empty: no listener.
+	AdminListen string `yaml:"admin_listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on AdminListen
+	// (default off; roamd serve --pprof turns it on).
+	Pprof bool `yaml:"pprof"`
 }
+
+// VerifyCache is the verified-code cache: a code scanned again skips
+// decoding and its signature check, never the registry or clock checks
+// (roamjws.Cache).
+type VerifyCache struct {
+	// Entries is how many verified codes it holds (default 65536, about
+	// 400 bytes each; at most 10000000).
+	Entries int `yaml:"entries"`
+	// Disabled turns it off: every scan checks the signature.
+	Disabled bool `yaml:"disabled"`
+}
+
+// maxCacheEntries bounds verify_cache.entries (about 4 GB).
+const maxCacheEntries = 10_000_000
 
 // Rate-limit defaults (issue 5 §6).
 const (
@@ -504,6 +527,19 @@ func (c *Config) Validate() error {
 				bad(f.name, "%s", err)
 			}
 		}
+	}
+	if c.AdminListen != "" {
+		if err := checkHostPort(c.AdminListen, 0); err != nil {
+			bad("admin_listen", "%s", err)
+		}
+	} else if c.Pprof {
+		bad("pprof", "needs admin_listen (pprof is served on the admin listener, e.g. admin_listen: 127.0.0.1:7690)")
+	}
+	switch {
+	case c.VerifyCache.Entries < 0:
+		bad("verify_cache.entries", "%d is negative (0: the default %d; disabled: true turns the cache off)", c.VerifyCache.Entries, roamjws.DefaultCacheEntries)
+	case c.VerifyCache.Entries > maxCacheEntries:
+		bad("verify_cache.entries", "%d is over %d", c.VerifyCache.Entries, maxCacheEntries)
 	}
 	if c.Bootstrap && len(c.Join) > 0 {
 		bad("join", "set either bootstrap (new cluster) or join (existing cluster), not both")

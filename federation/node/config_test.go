@@ -55,6 +55,13 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"backend no scheme", func(c *Config) { c.Backend.URL = "127.0.0.1:7430" }, "backend.url"},
 		{"backend no host", func(c *Config) { c.Backend.URL = "http:///api" }, "backend.url"},
 		{"backend https ok", func(c *Config) { c.Backend.URL = "https://zj.example/api" }, ""},
+		{"verify cache size", func(c *Config) { c.VerifyCache.Entries = 1000 }, ""},
+		{"verify cache disabled", func(c *Config) { c.VerifyCache.Disabled = true }, ""},
+		{"verify cache negative", func(c *Config) { c.VerifyCache.Entries = -1 }, "verify_cache.entries"},
+		{"verify cache too big", func(c *Config) { c.VerifyCache.Entries = 1 << 40 }, "verify_cache.entries"},
+		{"admin listen", func(c *Config) { c.AdminListen, c.Pprof = "127.0.0.1:7690", true }, ""},
+		{"admin listen bad", func(c *Config) { c.AdminListen = "7690" }, "admin_listen"},
+		{"pprof without admin listener", func(c *Config) { c.Pprof = true }, "pprof"},
 		{"telemetry", func(c *Config) { c.Telemetry.Exporter = "jaeger" }, "telemetry.exporter"},
 		{"otlp endpoint", func(c *Config) { c.Telemetry.Exporter = "otlp" }, "telemetry.otlp_endpoint"},
 		{"rate limit custom", func(c *Config) {

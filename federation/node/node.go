@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -87,22 +88,27 @@ type Options struct {
 
 // Node is one running roamd node.
 type Node struct {
-	cfg    *Config
-	opts   Options
-	clock  clock.Clock
-	log    *slog.Logger
-	fsm    *registry.FSM
-	raft   *raft.Raft
-	trans  *raft.NetworkTransport
-	store  *raftboltdb.BoltStore
-	grpc   *grpc.Server
-	lis    net.Listener
-	pool   *peering.Pool
-	issuer *issuance.Issuer
-	native adapters.Native
-	pipe   *recognition.Pipeline
-	tp     trace.TracerProvider
-	dlog   *decisionlog.Log
+	cfg   *Config
+	opts  Options
+	clock clock.Clock
+	log   *slog.Logger
+	fsm   *registry.FSM
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+	store *raftboltdb.BoltStore
+	grpc  *grpc.Server
+	lis   net.Listener
+	// admin is the admin HTTP server on adminLis (adminhttp.go), if any.
+	admin    *http.Server
+	adminLis net.Listener
+	pool     *peering.Pool
+	issuer   *issuance.Issuer
+	native   adapters.Native
+	pipe     *recognition.Pipeline
+	// verifyCache is the verified-code cache, nil when disabled.
+	verifyCache *roamjws.Cache
+	tp          trace.TracerProvider
+	dlog        *decisionlog.Log
 	// signingKey is the private issuer key (data_dir/issuer-key.jwk).
 	signingKey jwk.Key
 	// genesis (bootstrap) and joinToken (join) from config or Options.
@@ -248,6 +254,10 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	}
 	n.pool = peering.NewPool(dialOpts...)
 	verifier := &roamjws.Verifier{Keys: n.fsm}
+	if !cfg.VerifyCache.Disabled {
+		verifier.Cache = roamjws.NewCache(cfg.VerifyCache.Entries)
+	}
+	n.verifyCache = verifier.Cache
 	n.pipe = &recognition.Pipeline{
 		Registry: n.fsm,
 		Adapters: []adapters.Adapter{
@@ -299,6 +309,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		grpc.ChainStreamInterceptor(recoverStream(n.log), limiter.Stream()),
 	)...)
 	registerServices(n)
+	if err := n.startAdmin(); err != nil {
+		return nil, fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
+	}
 	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.trackLeaderContact() }()
 	go func() { defer n.wg.Done(); _ = n.grpc.Serve(n.lis) }()
@@ -468,6 +481,9 @@ func (n *Node) close(snapshot bool) error {
 	if n.grpc != nil {
 		n.grpc.Stop()
 	}
+	if n.admin != nil {
+		n.admin.Close()
+	}
 	n.wg.Wait()
 	var errs []error
 	if n.raft != nil && snapshot {
@@ -539,6 +555,10 @@ func (n *Node) WaitReady(ctx context.Context) error {
 		return fmt.Errorf("node %s not ready: %w", n.cfg.NodeID, ctx.Err())
 	}
 }
+
+// VerifyCache returns the verified-code cache, nil when verify_cache is
+// disabled.
+func (n *Node) VerifyCache() *roamjws.Cache { return n.verifyCache }
 
 // Decisions is the node's local decision log.
 func (n *Node) Decisions() *decisionlog.Log { return n.dlog }

@@ -1,0 +1,49 @@
+package node
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+)
+
+// startAdmin serves the admin HTTP listener (Config.AdminListen) when one
+// is configured: the operator's side door, never the federation's. With
+// Config.Pprof it serves net/http/pprof under /debug/pprof/ (issue 6 §6),
+// e.g. go tool pprof http://127.0.0.1:7690/debug/pprof/profile?seconds=30.
+func (n *Node) startAdmin() error {
+	if n.cfg.AdminListen == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", n.cfg.AdminListen)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.adminLis = lis
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("admin listener stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// AdminAddr is the admin listener's address, "" when there is none.
+func (n *Node) AdminAddr() string {
+	if n.adminLis == nil {
+		return ""
+	}
+	return n.adminLis.Addr().String()
+}
