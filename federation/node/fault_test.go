@@ -64,7 +64,7 @@ func (fn *faultNode) cc() *grpc.ClientConn {
 }
 
 type faultCluster struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	clk     clock.Clock
 	kr      *admin.Keyring
@@ -76,7 +76,7 @@ type faultCluster struct {
 
 var faultIDs = []string{"330000", "410000", "110000", "120000", "130000"}
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +89,7 @@ func freePort(t *testing.T) string {
 // newFaultCluster starts n voters with fixed loopback ports (so killed
 // nodes come back at the same addresses), onboards them, registers
 // 330000's issuer key, activates 410000 ← 330000 and issues a green code.
-func newFaultCluster(t *testing.T, n int, snapshotThreshold uint64, tune func(*raft.Config)) *faultCluster {
+func newFaultCluster(t testing.TB, n int, snapshotThreshold uint64, tune func(*raft.Config)) *faultCluster {
 	t.Helper()
 	ctx := context.Background()
 	c := &faultCluster{t: t, ctx: ctx, clk: clock.NewSim(time.Date(2020, 3, 2, 9, 0, 0, 0, clock.CST)), tune: tune}

@@ -50,7 +50,7 @@ type testNode struct {
 
 // nodeTLS issues node id's certificate from ca into dir and returns the
 // config's tls section and client credentials without a certificate.
-func nodeTLS(t *testing.T, ca *identity.CA, pool *x509.CertPool, dir, id string) (*identity.Files, credentials.TransportCredentials) {
+func nodeTLS(t testing.TB, ca *identity.CA, pool *x509.CertPool, dir, id string) (*identity.Files, credentials.TransportCredentials) {
 	t.Helper()
 	certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1"}, time.Hour)
 	if err != nil {
@@ -77,7 +77,7 @@ func startTestNode(t *testing.T, ctx context.Context, clk clock.Clock, tn *testN
 	}
 }
 
-func (tn *testNode) waitReady(t *testing.T, ctx context.Context) {
+func (tn *testNode) waitReady(t testing.TB, ctx context.Context) {
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -451,7 +451,7 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	}
 }
 
-func waitApplied(t *testing.T, n *Node, idx uint64) {
+func waitApplied(t testing.TB, n *Node, idx uint64) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for n.FSM().AppliedIndex() < idx {
