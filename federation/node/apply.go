@@ -99,7 +99,30 @@ func (n *Node) applyOnce(ctx context.Context, sc *roamv1.SignedCommand, b []byte
 	if err != nil {
 		return fromForwardStatus(err)
 	}
+	n.awaitApplied(ctx, resp.GetIndex())
 	return resp.GetIndex(), nil, false
+}
+
+// forwardVisibleWait bounds how long a follower waits, after the leader
+// acknowledged a forwarded write, for its own replica to apply it.
+const forwardVisibleWait = 2 * time.Second
+
+// awaitApplied waits until this node's replica has applied idx, so a
+// write acknowledged through a follower is visible there at once: an
+// operator who revokes a key through their province's node and scans at
+// that node sees the revocation (read-your-writes; found by
+// TestRegistryLatencyTCP). The leader commits before it answers, so this
+// is one commit notice, about Raft's CommitTimeout. It gives up after
+// forwardVisibleWait or when ctx ends: the write is committed either way.
+func (n *Node) awaitApplied(ctx context.Context, idx uint64) {
+	deadline := time.Now().Add(forwardVisibleWait)
+	for n.fsm.AppliedIndex() < idx && time.Now().Before(deadline) && ctx.Err() == nil {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // precheckForward is a follower's check of a command's signatures against
