@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,6 +150,58 @@ func (w *benchWorld) benchOfflineUnique(b *testing.B) {
 	}
 }
 
+// benchRawECDSAParallel is benchRawECDSA on every core (GOMAXPROCS
+// goroutines): the machine's signature-verification throughput.
+func benchRawECDSAParallel(b *testing.B) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := sha256.Sum256(signingInput)
+	sig, err := ecdsa.SignASN1(rand.Reader, k, h[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h := sha256.Sum256(signingInput)
+			if !ecdsa.VerifyASN1(&k.PublicKey, h[:], sig) {
+				b.Error("verify failed")
+				return
+			}
+		}
+	})
+}
+
+// benchOfflineUniqueParallel is benchOfflineUnique on every core, so the
+// node's background work (decision log writer, GC) competes for the same
+// cores as it would under load. Codes come from the repeat-scan
+// population, each used once per run through a fresh cache.
+func (w *benchWorld) benchOfflineUniqueParallel(b *testing.B) {
+	pop := w.zipfCodes(b)
+	useCache(w.host.node, roamjws.NewCache(0))
+	var next atomic.Int64
+	p := w.host.node.Pipeline()
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			if i >= int64(len(pop)) {
+				b.Errorf("more than %d verifications in one run: raise zipfPopulation", len(pop))
+				return
+			}
+			d, _, err := p.Verify(ctx, recognition.Request{Payload: pop[i], Host: "410000", Checkpoint: "metro"})
+			if err != nil || recognition.OutcomeName(d.GetOutcome()) != "PASS" {
+				b.Errorf("Verify = %v, %v", d, err)
+				return
+			}
+		}
+	})
+}
+
 // benchGRPCUnique is the same over the RecognitionService Verify RPC on
 // loopback (TLS, one client connection).
 func (w *benchWorld) benchGRPCUnique(b *testing.B) {
@@ -234,10 +287,14 @@ func (w *benchWorld) benchGRPCZipf(b *testing.B) {
 func BenchmarkRawECDSAP256(b *testing.B) { benchRawECDSA(b) }
 func BenchmarkRawEd25519(b *testing.B)   { benchRawEd25519(b) }
 
-func BenchmarkVerifyOfflineUnique(b *testing.B) { newBenchWorld(b).benchOfflineUnique(b) }
-func BenchmarkVerifyGRPCUnique(b *testing.B)    { newBenchWorld(b).benchGRPCUnique(b) }
-func BenchmarkVerifyOfflineZipf(b *testing.B)   { newBenchWorld(b).benchOfflineZipf(b) }
-func BenchmarkVerifyGRPCZipf(b *testing.B)      { newBenchWorld(b).benchGRPCZipf(b) }
+func BenchmarkVerifyOfflineUnique(b *testing.B)  { newBenchWorld(b).benchOfflineUnique(b) }
+func BenchmarkVerifyGRPCUnique(b *testing.B)     { newBenchWorld(b).benchGRPCUnique(b) }
+func BenchmarkVerifyOfflineZipf(b *testing.B)    { newBenchWorld(b).benchOfflineZipf(b) }
+func BenchmarkRawECDSAP256Parallel(b *testing.B) { benchRawECDSAParallel(b) }
+func BenchmarkVerifyOfflineUniqueParallel(b *testing.B) {
+	newBenchWorld(b).benchOfflineUniqueParallel(b)
+}
+func BenchmarkVerifyGRPCZipf(b *testing.B) { newBenchWorld(b).benchGRPCZipf(b) }
 
 // perfRow is one line of TestPerfReport's table.
 type perfRow struct {
@@ -276,6 +333,8 @@ func TestPerfReport(t *testing.T) {
 		{"raw ECDSA P-256 verify", benchRawECDSA},
 		{"raw Ed25519 verify", benchRawEd25519},
 		{"offline verify, unique codes", w.benchOfflineUnique},
+		{"raw ECDSA P-256 verify, all cores", benchRawECDSAParallel},
+		{"offline verify, unique, all cores", w.benchOfflineUniqueParallel},
 		{"gRPC Verify, unique codes", w.benchGRPCUnique},
 		{"offline verify, Zipf repeat scans", w.benchOfflineZipf},
 		{"gRPC Verify, Zipf repeat scans", w.benchGRPCZipf},
