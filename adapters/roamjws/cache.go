@@ -2,6 +2,7 @@ package roamjws
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"sync/atomic"
 
@@ -124,6 +125,16 @@ func (c *Cache) get(sum [sha256.Size]byte) (*cached, bool) {
 // fails if the registry holds something other than a thumbprint: then the
 // signature is checked again.
 func (e *cached) sameKey(k *Key) bool {
+	if k.Alg != e.alg {
+		return false
+	}
+	// The registry parses a key once, so the same key is usually the same
+	// pointer; comparing big integers is the fallback.
+	if p, ok := e.pub.(*ecdsa.PublicKey); ok {
+		if q, ok := k.Raw.(*ecdsa.PublicKey); ok && p == q {
+			return true
+		}
+	}
 	pub, ok := e.pub.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Alg == e.alg && pub.Equal(k.Raw)
+	return ok && pub.Equal(k.Raw)
 }
