@@ -386,10 +386,14 @@ func OutcomeName(o roamv1.Outcome) string {
 	return s
 }
 
-// logDecision writes the local decision log line (DESIGN.md §4 step 6): a
-// hash of the code, never the code or any personal data.
+// logDecision writes the local decision log record (DESIGN.md §4 step
+// 6): a hash of the code, never the code or any personal data. The
+// decision log (Decisions) is the record; the same line goes to the
+// process log only at debug level, since a metro gate line makes tens of
+// thousands of decisions a second (issue 6).
 func (p *Pipeline) logDecision(ctx context.Context, req Request, d *roamv1.Decision) {
-	if p.Log == nil && p.Decisions == nil {
+	logLine := p.Log != nil && p.Log.Enabled(ctx, slog.LevelDebug)
+	if !logLine && p.Decisions == nil {
 		return
 	}
 	sum := sha256.Sum256(req.Payload)
@@ -405,8 +409,8 @@ func (p *Pipeline) logDecision(ctx context.Context, req Request, d *roamv1.Decis
 	if p.Decisions != nil {
 		p.Decisions.Append(rec)
 	}
-	if p.Log != nil {
-		p.Log.LogAttrs(ctx, slog.LevelInfo, "decision",
+	if logLine {
+		p.Log.LogAttrs(ctx, slog.LevelDebug, "decision",
 			slog.String("code_sha256", rec.CodeSHA256),
 			slog.String("host", rec.Host), slog.String("issuer", rec.Issuer),
 			slog.String("checkpoint", rec.Checkpoint),
