@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -217,9 +218,9 @@ func (w *benchWorld) benchGRPCUnique(b *testing.B) {
 
 // Repeat scans (issue 6 §2): riders present their codes again and again,
 // a few riders very often. zipfPopulation codes are drawn with a Zipf
-// law of exponent zipfS through a verified-code cache of zipfCache
-// entries, smaller than the population, so eviction (LRU) is part of the
-// measurement. zipfWarm draws fill the cache before the timer starts:
+// law of exponent zipfS through a verified-code cache of a given size:
+// zipfCache entries, a third of the population, so eviction (LRU) is part
+// of the measurement, or the node's default (larger than the population). zipfWarm draws fill the cache before the timer starts:
 // the figure is the steady state of a gate line, not its first minute.
 const (
 	zipfPopulation = 50_000
@@ -247,9 +248,9 @@ func useCache(n *Node, c *roamjws.Cache) {
 
 // benchZipf runs verify over Zipf-drawn codes and reports the cache hit
 // rate of the timed scans.
-func (w *benchWorld) benchZipf(b *testing.B, verify func(payload []byte) (*roamv1.Decision, error)) {
+func (w *benchWorld) benchZipf(b *testing.B, cacheSize int, verify func(payload []byte) (*roamv1.Decision, error)) {
 	pop := w.zipfCodes(b)
-	cache := roamjws.NewCache(zipfCache)
+	cache := roamjws.NewCache(cacheSize)
 	useCache(w.host.node, cache)
 	z := mrand.NewZipf(mrand.New(mrand.NewPCG(1, 2)), zipfS, 1, zipfPopulation-1)
 	for range zipfWarm {
@@ -268,20 +269,43 @@ func (w *benchWorld) benchZipf(b *testing.B, verify func(payload []byte) (*roamv
 	b.ReportMetric(float64(hits)/float64(hits+misses), "hit-rate")
 }
 
-func (w *benchWorld) benchOfflineZipf(b *testing.B) {
-	p, ctx := w.host.node.Pipeline(), b.Context()
-	w.benchZipf(b, func(payload []byte) (*roamv1.Decision, error) {
+func (w *benchWorld) offlineVerify(ctx context.Context) func([]byte) (*roamv1.Decision, error) {
+	p := w.host.node.Pipeline()
+	return func(payload []byte) (*roamv1.Decision, error) {
 		d, _, err := p.Verify(ctx, recognition.Request{Payload: payload, Host: "410000", Checkpoint: "metro"})
 		return d, err
-	})
+	}
 }
 
-func (w *benchWorld) benchGRPCZipf(b *testing.B) {
-	cl, ctx := roamv1.NewRecognitionServiceClient(w.host.cc()), b.Context()
-	w.benchZipf(b, func(payload []byte) (*roamv1.Decision, error) {
+func (w *benchWorld) grpcVerify(ctx context.Context) func([]byte) (*roamv1.Decision, error) {
+	cl := roamv1.NewRecognitionServiceClient(w.host.cc())
+	return func(payload []byte) (*roamv1.Decision, error) {
 		r, err := cl.Verify(ctx, &roamv1.VerifyRequest{Payload: payload, Host: "410000", Checkpoint: "metro"})
 		return r.GetDecision(), err
-	})
+	}
+}
+
+func (w *benchWorld) benchOfflineZipf(b *testing.B) {
+	w.benchZipf(b, zipfCache, w.offlineVerify(b.Context()))
+}
+func (w *benchWorld) benchOfflineZipfDefault(b *testing.B) {
+	w.benchZipf(b, roamjws.DefaultCacheEntries, w.offlineVerify(b.Context()))
+}
+func (w *benchWorld) benchGRPCZipf(b *testing.B) {
+	w.benchZipf(b, zipfCache, w.grpcVerify(b.Context()))
+}
+
+// benchOfflineHit is a scan answered from the cache every time: the cost
+// of a hit, everything but the signature.
+func (w *benchWorld) benchOfflineHit(b *testing.B) {
+	code := w.codes(b, 1)[0]
+	useCache(w.host.node, roamjws.NewCache(0))
+	verify := w.offlineVerify(b.Context())
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := verify(code)
+		mustPass(b, d, err)
+	}
 }
 
 func BenchmarkRawECDSAP256(b *testing.B) { benchRawECDSA(b) }
@@ -336,8 +360,10 @@ func TestPerfReport(t *testing.T) {
 		{"raw ECDSA P-256 verify, all cores", benchRawECDSAParallel},
 		{"offline verify, unique, all cores", w.benchOfflineUniqueParallel},
 		{"gRPC Verify, unique codes", w.benchGRPCUnique},
-		{"offline verify, Zipf repeat scans", w.benchOfflineZipf},
-		{"gRPC Verify, Zipf repeat scans", w.benchGRPCZipf},
+		{"offline verify, cache hit", w.benchOfflineHit},
+		{"offline verify, Zipf, cache 1/3 pop.", w.benchOfflineZipf},
+		{"offline verify, Zipf, default cache", w.benchOfflineZipfDefault},
+		{"gRPC Verify, Zipf, cache 1/3 pop.", w.benchGRPCZipf},
 	}
 	rows := make([]perfRow, len(cases))
 	for round := range perfRounds {
@@ -377,3 +403,5 @@ func TestPerfReport(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkVerifyOfflineHit(b *testing.B) { newBenchWorld(b).benchOfflineHit(b) }
