@@ -124,8 +124,22 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		attribute.String("roam.host", req.Host), attribute.String("roam.checkpoint", req.Checkpoint)))
 	defer span.End()
 
+	// Stage spans only under a recording span: with no exporter (a no-op
+	// provider) they would cost an allocation each and record nothing.
+	recording := span.IsRecording()
+	start := func(ctx context.Context, name string) (context.Context, trace.Span) {
+		if !recording {
+			return ctx, span
+		}
+		return tr.Start(ctx, name)
+	}
+	end := func(s trace.Span) {
+		if recording {
+			s.End()
+		}
+	}
 	d := &roamv1.Decision{Host: req.Host, EvaluatedAt: timestamppb.New(req.At)}
-	var stages []*roamv1.Stage
+	stages := make([]*roamv1.Stage, 0, 8)
 	stage := func(name string, err error) {
 		s := &roamv1.Stage{Name: name, Ok: err == nil}
 		if err != nil {
@@ -201,12 +215,12 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	}
 
 	// 2. Decode and verify.
-	_, vspan := tr.Start(ctx, "recognition.decode_verify")
+	_, vspan := start(ctx, "recognition.decode_verify")
 	var claims *adapters.Claims
 	if sd, ok := ad.(adapters.Staged); ok {
 		// Foreign formats report their own stages (issue 4 §5).
 		c, st, err := sd.DecodeStages(ctx, req.Payload, req.At)
-		vspan.End()
+		end(vspan)
 		for _, x := range st {
 			stages = append(stages, &roamv1.Stage{Name: x.Name, Ok: x.OK, Reason: x.Reason})
 		}
@@ -216,7 +230,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		claims = c
 	} else {
 		c, err := ad.Decode(ctx, req.Payload, req.At)
-		vspan.End()
+		end(vspan)
 		if err != nil {
 			d.Issuer = roamjws.ClaimedIssuer(req.Payload) // unverified, for display
 			code := reason.Of(err)
@@ -242,7 +256,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	// 3. Agreement host ← iss in force at At.
 	// A jurisdiction recognises its own codes without an agreement; its
 	// policy still decides.
-	_, aspan := tr.Start(ctx, "recognition.agreement")
+	_, aspan := start(ctx, "recognition.agreement")
 	var (
 		agr  *roamv1.Agreement
 		idx  uint64
@@ -254,7 +268,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	} else {
 		agr, idx, aerr = p.Registry.AgreementAt(req.Host, claims.Issuer, req.At)
 	}
-	aspan.End()
+	end(aspan)
 	d.RegistryIndex = idx
 	if agr != nil {
 		d.AgreementId = agr.GetId()
@@ -301,9 +315,9 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	}
 	if need {
 		in.StatusRequired = true
-		sctx, sspan := tr.Start(ctx, "recognition.live_status")
+		sctx, sspan := start(ctx, "recognition.live_status")
 		st, err := p.Status.QueryStatus(sctx, claims.Issuer, claims.CodeID)
-		sspan.End()
+		end(sspan)
 		switch {
 		case err != nil:
 			// An error without a reason (a timeout, a transport error) is
@@ -349,9 +363,9 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	}
 
 	// 5. Host policy.
-	_, pspan := tr.Start(ctx, "recognition.policy")
+	_, pspan := start(ctx, "recognition.policy")
 	res, err := pol.Evaluate(in)
-	pspan.End()
+	end(pspan)
 	if err != nil {
 		return p.policyError(d, err, finish)
 	}
