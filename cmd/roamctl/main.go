@@ -111,6 +111,7 @@ func newRoot() *cobra.Command {
 		newAuditCmd(g),
 		newTLSCmd(),
 		newTrustCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }
