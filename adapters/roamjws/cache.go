@@ -19,7 +19,10 @@ const headerMemoSize = 8192
 // headerMemo maps a decoded JWS header (its exact JSON bytes) to its parse.
 // Parsing is a pure function of those bytes, and every code an issuer key
 // signs carries the same header, so the strict JSON parse (rule 5, 9) runs
-// once per key instead of once per scan. Only headers that parsed are kept.
+// once per key instead of once per scan. Only a header whose signature
+// verified with a registered key is remembered (Compact.VerifyWith), so
+// nobody without an issuer or admin key can put anything in it: at most
+// headerMemoSize entries of at most a few hundred bytes (rule 4 caps kid).
 var headerMemo, _ = lru.New[string, header](headerMemoSize)
 
 // parseHeader parses a decoded JWS protected header under roam's profile:
@@ -41,7 +44,6 @@ func parseHeader(hb []byte) (header, error) {
 	}); err != nil {
 		return header{}, asReason(err, reason.Malformed, "header")
 	}
-	headerMemo.Add(string(hb), h)
 	return h, nil
 }
 

@@ -222,6 +222,7 @@ type Compact struct {
 	Payload       []byte // decoded payload
 	signingInput  []byte
 	sig           []byte
+	header        []byte // decoded protected header, for headerMemo
 }
 
 // ParseCompact parses tok (no prefix) as a compact JWS of type typ under
@@ -262,7 +263,7 @@ func ParseCompact(tok []byte, typ string) (*Compact, error) {
 	if err != nil {
 		return nil, reason.New(reason.SignatureFormat, "signature: %v", err)
 	}
-	return &Compact{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ, Payload: pb, signingInput: p.SigningInput, sig: sig}, nil
+	return &Compact{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ, Payload: pb, signingInput: p.SigningInput, sig: sig, header: p.Header}, nil
 }
 
 // VerifyWith checks the signature with a trusted key: alg is the key's
@@ -279,6 +280,8 @@ func (c *Compact) VerifyWith(alg string, raw any) error {
 	if !verifySignature(alg, raw, c.signingInput, c.sig) {
 		return reason.New(reason.SignatureInvalid, "signature does not verify with kid %q", c.Kid)
 	}
+	// A registered key signed this header: parse it once from now on.
+	headerMemo.Add(string(c.header), header{Alg: c.Alg, Kid: c.Kid, Typ: c.Typ})
 	return nil
 }
 
@@ -356,8 +359,26 @@ func checkClaims(c *adapters.Claims, typ string) error {
 	if typ == TypCode && (c.Subject == "" || c.System == "") {
 		return reason.New(reason.ClaimsInvalid, "sub and sys are required")
 	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"sub", c.Subject, maxSubject}, {"disp", c.Display, maxDisplay}, {"sys", c.System, maxSystem}} {
+		if len(f.v) > f.max {
+			return reason.New(reason.ClaimsInvalid, "%s is %d bytes; at most %d", f.name, len(f.v), f.max)
+		}
+	}
 	return nil
 }
+
+// Claim length limits, in bytes: a pseudonymous subject is a keyed hash
+// (43 bytes in base64url), a masked name a few characters, a code system a
+// short name. They bound what a verified-code cache entry or a policy memo
+// key can hold.
+const (
+	maxSubject = 128
+	maxDisplay = 128
+	maxSystem  = 64
+)
 
 func asReason(err error, fallback reason.Code, what string) error {
 	var re *reason.Error
@@ -375,6 +396,9 @@ func asReason(err error, fallback reason.Code, what string) error {
 // cheaper than a strict scan followed by encoding/json, and it runs on
 // every code never seen before (issue 6 §1).
 func decodeClaims(pb []byte, c *adapters.Claims) error {
+	if t := bytes.TrimLeft(pb, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return reason.New(reason.ClaimsInvalid, "claims are not a JSON object")
+	}
 	if err := jsonv2.Unmarshal(pb, c, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return reason.New(reason.ClaimsInvalid, "claims: %v", err)
 	}

@@ -147,7 +147,9 @@ func TestVerifyRule1Input(t *testing.T) {
 	valid := func(t *testing.T, e *env) string { return e.code(t, e.es, nil) }
 	runRows(t, []row{
 		{name: "valid", tok: valid},
-		{name: "exactly 4096 bytes", tok: func(t *testing.T, e *env) string { return tokenOfLen(t, e, DefaultMaxInput) }},
+		// At the cap the size check lets it through; only its padded disp
+		// (longer than any masked name) refuses it.
+		{name: "exactly 4096 bytes", want: reason.ClaimsInvalid, tok: func(t *testing.T, e *env) string { return tokenOfLen(t, e, DefaultMaxInput) }},
 		// Validly signed: accepted if the cap were removed.
 		{name: "4097 bytes validly signed", want: reason.InputTooLarge,
 			tok: func(t *testing.T, e *env) string { return tokenOfLen(t, e, DefaultMaxInput+1) }},
@@ -647,6 +649,11 @@ func TestVerifyRule9Claims(t *testing.T) {
 		{name: "jti missing", want: reason.ClaimsInvalid, tok: signed(func(c *adapters.Claims) { c.CodeID = "" })},
 		{name: "sub missing", want: reason.ClaimsInvalid, tok: signed(func(c *adapters.Claims) { c.Subject = "" })},
 		{name: "sys missing", want: reason.ClaimsInvalid, tok: signed(func(c *adapters.Claims) { c.System = "" })},
+		{name: "sys too long", want: reason.ClaimsInvalid, tok: signed(func(c *adapters.Claims) { c.System = strings.Repeat("s", maxSystem+1) })},
+		{name: "sys at its limit", tok: signed(func(c *adapters.Claims) { c.System = strings.Repeat("s", maxSystem) })},
+		{name: "sub too long", want: reason.ClaimsInvalid, tok: signed(func(c *adapters.Claims) { c.Subject = strings.Repeat("s", maxSubject+1) })},
+		{name: "disp too long", want: reason.ClaimsInvalid, tok: signed(func(c *adapters.Claims) { c.Display = strings.Repeat("张", maxDisplay/3+1) })},
+		{name: "payload null", want: reason.ClaimsInvalid, tok: raw(func(t *testing.T, p string) string { return "null" })},
 		{name: "trailing object", want: reason.ClaimsInvalid,
 			tok: raw(func(t *testing.T, p string) string { return p + "{}" })},
 		{name: "payload an array", want: reason.ClaimsInvalid,

@@ -365,7 +365,7 @@ func commandID(sc *roamv1.SignedCommand) string { return peekPayload(sc).GetId()
 
 // peekPayload decodes the payload of the first signature, unverified.
 func peekPayload(sc *roamv1.SignedCommand) *roamv1.CommandPayload {
-	if len(sc.GetSignatures()) == 0 {
+	if len(sc.GetSignatures()) == 0 || len(sc.GetSignatures()[0]) > registry.MaxCommandBytes {
 		return nil
 	}
 	c, err := roamjws.ParseCompact([]byte(sc.GetSignatures()[0]), registry.TypCommand)
