@@ -48,7 +48,7 @@ func TestMemoTimeDependence(t *testing.T) {
 					t.Errorf("age %d at %v: Evaluate = %+v, the rules give %+v", x.AgeSeconds, x.At, got, want)
 				}
 			}
-			if n := p.memoLen.Load(); (n > 0) != c.timeFree {
+			if n := p.memo.Len(); (n > 0) != c.timeFree {
 				t.Errorf("memo holds %d entries; policy time-free: %v", n, c.timeFree)
 			}
 		})

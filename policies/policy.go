@@ -14,13 +14,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"gopkg.in/yaml.v3"
 )
 
@@ -182,13 +181,13 @@ type Policy struct {
 	// memo remembers results for inputs that differ only in time when no
 	// expression reads the time (timeFree); see memoKeyOf.
 	timeFree bool
-	memo     sync.Map // memoKey → Result or bool
-	memoLen  atomic.Int64
+	memo     *lru.Cache[memoKey, any] // Result (Evaluate) or bool (NeedsLiveStatus)
 }
 
-// memoCap bounds a policy's memo, in entries. Keys are combinations of
-// issuer, checkpoint, colour, code version and status flags a host meets:
-// a few thousand at city scale.
+// memoCap bounds a policy's memo, in entries (LRU). Keys are combinations
+// of issuer, checkpoint, colour, code version and status flags a host
+// meets: a few thousand at city scale. Their strings are bounded by the
+// verifier's claim limits, so an entry is at most about 1 KB.
 const memoCap = 16384
 
 // memoKey is an Input without its time (At, AgeSeconds) and without
@@ -214,15 +213,9 @@ func (p *Policy) memoKeyOf(in *Input, liveStatus bool) (memoKey, bool) {
 	}, true
 }
 
-// remember stores v under k unless the memo is full.
-func (p *Policy) remember(k memoKey, v any) {
-	if p.memoLen.Load() >= memoCap {
-		return
-	}
-	if _, loaded := p.memo.LoadOrStore(k, v); !loaded {
-		p.memoLen.Add(1)
-	}
-}
+// remember stores v under k, evicting the least recently used entry when
+// the memo is full.
+func (p *Policy) remember(k memoKey, v any) { p.memo.Add(k, v) }
 
 type rule struct {
 	name    string
@@ -257,7 +250,7 @@ func (p *Policy) NeedsLiveStatus(in Input) (bool, error) {
 	}
 	key, memo := p.memoKeyOf(&in, true)
 	if memo {
-		if v, ok := p.memo.Load(key); ok {
+		if v, ok := p.memo.Get(key); ok {
 			return v.(bool), nil
 		}
 	}
@@ -282,7 +275,7 @@ func (p *Policy) Evaluate(in Input) (Result, error) {
 	}
 	key, memo := p.memoKeyOf(&in, false)
 	if memo {
-		if v, ok := p.memo.Load(key); ok {
+		if v, ok := p.memo.Get(key); ok {
 			return v.(Result), nil
 		}
 	}
@@ -545,6 +538,7 @@ func LoadBytes(name string, data []byte) (*Policy, error) {
 		rules:          make([]rule, 0, len(spec.Rules)),
 		timeFree:       true,
 	}
+	p.memo, _ = lru.New[memoKey, any](memoCap) // errors only for size ≤ 0
 	if p.defaultMessage == "" {
 		p.defaultMessage = "no policy rule matched"
 	}
