@@ -28,7 +28,10 @@ func (n *Node) startAdmin() error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// pprof's profile and trace endpoints stream for as long as asked
+	// (?seconds=N); the write timeout bounds them.
+	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	n.adminLis = lis
 	n.wg.Add(1)
 	go func() {

@@ -128,11 +128,13 @@ type Config struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// VerifyCache sizes the verified-code cache (issue 6 §2).
 	VerifyCache VerifyCache `yaml:"verify_cache"`
-	// AdminListen is host:port of the admin HTTP listener (operators only:
-	// bind it to loopback or a management network). Empty: no listener.
+	// AdminListen is host:port of the admin HTTP listener (operators only,
+	// no authentication: bind it to loopback or a management network).
+	// Empty: no listener.
 	AdminListen string `yaml:"admin_listen"`
 	// Pprof serves net/http/pprof under /debug/pprof/ on AdminListen
-	// (default off; roamd serve --pprof turns it on).
+	// (default off; roamd serve --pprof turns it on). Only with a loopback
+	// AdminListen.
 	Pprof bool `yaml:"pprof"`
 }
 
@@ -145,6 +147,19 @@ type VerifyCache struct {
 	Entries int `yaml:"entries"`
 	// Disabled turns it off: every scan checks the signature.
 	Disabled bool `yaml:"disabled"`
+}
+
+// loopback reports whether hostport's host is a loopback IP or localhost.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // maxCacheEntries bounds verify_cache.entries (about 4 GB).
@@ -531,6 +546,8 @@ func (c *Config) Validate() error {
 	if c.AdminListen != "" {
 		if err := checkHostPort(c.AdminListen, 0); err != nil {
 			bad("admin_listen", "%s", err)
+		} else if c.Pprof && !loopback(c.AdminListen) {
+			bad("pprof", "admin_listen %s is not a loopback address; pprof has no authentication and shows process internals, so it is served on 127.0.0.1 or [::1] only (reach it with ssh -L or kubectl port-forward)", c.AdminListen)
 		}
 	} else if c.Pprof {
 		bad("pprof", "needs admin_listen (pprof is served on the admin listener, e.g. admin_listen: 127.0.0.1:7690)")

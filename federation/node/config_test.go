@@ -62,6 +62,10 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"admin listen", func(c *Config) { c.AdminListen, c.Pprof = "127.0.0.1:7690", true }, ""},
 		{"admin listen bad", func(c *Config) { c.AdminListen = "7690" }, "admin_listen"},
 		{"pprof without admin listener", func(c *Config) { c.Pprof = true }, "pprof"},
+		{"pprof on a public address", func(c *Config) { c.AdminListen, c.Pprof = "0.0.0.0:7690", true }, "pprof"},
+		{"pprof on localhost", func(c *Config) { c.AdminListen, c.Pprof = "localhost:7690", true }, ""},
+		{"pprof on ::1", func(c *Config) { c.AdminListen, c.Pprof = "[::1]:7690", true }, ""},
+		{"admin listener on a public address without pprof", func(c *Config) { c.AdminListen = "0.0.0.0:7690" }, ""},
 		{"telemetry", func(c *Config) { c.Telemetry.Exporter = "jaeger" }, "telemetry.exporter"},
 		{"otlp endpoint", func(c *Config) { c.Telemetry.Exporter = "otlp" }, "telemetry.otlp_endpoint"},
 		{"rate limit custom", func(c *Config) {
