@@ -21,16 +21,31 @@ var ErrAuditMismatch = errors.New("audit inconsistency")
 // chain against the replay, then head against the final chain. It returns
 // the replayed FSM (for further entries) and the first inconsistency,
 // wrapping ErrAuditMismatch.
+//
+// With many records it first checks their signatures on every core (see
+// preverified); the replay stays sequential and decides as it always does.
 func VerifyAudit(records []*roamv1.AuditRecord, head []byte) (*FSM, error) {
+	return verifyAudit(records, head, len(records) >= preverifyMin)
+}
+
+// verifyAudit is VerifyAudit, checking signatures ahead when ahead is set.
+func verifyAudit(records []*roamv1.AuditRecord, head []byte, ahead bool) (*FSM, error) {
 	f := NewFSM()
+	if ahead {
+		f.st.pre = preverify(records)
+		defer func() { f.st.pre = nil }()
+	}
 	var last uint64
-	for _, want := range records {
+	for i, want := range records {
 		if want.GetIndex() <= last {
 			return f, fmt.Errorf("%w: record %d follows %d: indexes must increase", ErrAuditMismatch, want.GetIndex(), last)
 		}
 		last = want.GetIndex()
+		if f.st.pre != nil {
+			f.st.pre.rec = i
+		}
 		f.Apply(&raft.Log{Index: want.GetIndex(), Type: raft.LogCommand, Data: want.GetEntry(), AppendedAt: time.Unix(want.GetTime(), 0)})
-		got := f.st.audit[len(f.st.audit)-1]
+		got := f.st.last
 		switch {
 		case got.GetAccepted() != want.GetAccepted() || got.GetReason() != want.GetReason():
 			return f, fmt.Errorf("%w: index %d: recorded accepted=%v %q, replay gives accepted=%v %q", ErrAuditMismatch, want.GetIndex(), want.GetAccepted(), want.GetReason(), got.GetAccepted(), got.GetReason())
@@ -63,8 +78,8 @@ func (f *FSM) ReplayEntry(l *raft.Log) *roamv1.AuditRecord {
 	f.Apply(l)
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if n := len(f.st.audit); n > 0 && f.st.audit[n-1].GetIndex() == l.Index {
-		return f.st.audit[n-1]
+	if r := f.st.last; r != nil && r.GetIndex() == l.Index {
+		return r
 	}
 	return nil
 }

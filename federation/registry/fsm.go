@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 	"time"
 
@@ -74,10 +73,12 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	if len(f.changes) >= changeLogSize {
 		f.compacted = f.changes[0].GetIndex()
-		// Shift in place: Changes hands out fresh slices, never this one.
-		n := copy(f.changes, f.changes[1:])
-		f.changes[n] = nil
-		f.changes = f.changes[:n]
+		// Drop the oldest from the front; append moves the ring to a new
+		// array now and then, so each Apply copies O(1) pointers on
+		// average rather than the whole ring. Changes hands out fresh
+		// slices, never this one.
+		f.changes[0] = nil
+		f.changes = f.changes[1:]
 	}
 	f.changes = append(f.changes, ch)
 	close(f.notify)
@@ -143,7 +144,8 @@ func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
 	}
 	rec.Chain = chainNext(s.chain, rec)
 	s.chain = rec.Chain
-	s.audit = append(s.audit, rec)
+	s.audit.append(rec)
+	s.last = rec
 	return rec, summary, err
 }
 
@@ -159,21 +161,23 @@ func (f *FSM) AppliedIndex() uint64 {
 func (f *FSM) State() *roamv1.RegistrySnapshot {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	snap := f.st.snapshot(f.applied)
-	snap.Audit = nil
-	return snap
+	return f.st.snapshot(f.applied)
 }
 
 // Audit returns up to limit audit records with index > from, in log order.
 func (f *FSM) Audit(from uint64, limit int) []*roamv1.AuditRecord {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	i := sort.Search(len(f.st.audit), func(i int) bool { return f.st.audit[i].GetIndex() > from })
-	end := len(f.st.audit)
+	i := f.st.audit.after(from)
+	end := f.st.audit.count()
 	if limit > 0 && i+limit < end {
 		end = i + limit
 	}
-	return append([]*roamv1.AuditRecord(nil), f.st.audit[i:end]...)
+	var out []*roamv1.AuditRecord
+	for ; i < end; i++ {
+		out = append(out, f.st.audit.record(i))
+	}
+	return out
 }
 
 // Initialized reports whether the registry has its genesis.
@@ -342,8 +346,9 @@ type AgreementError struct {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	snap := f.st.snapshot(f.applied)
+	audit := f.st.audit.frozen()
 	f.mu.RUnlock()
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	b, err := marshalSnapshot(snap, audit)
 	if err != nil {
 		return nil, err
 	}
@@ -371,9 +376,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.RLock()
 	ours := f.pinned
-	initialized := len(f.st.audit) > 0
+	initialized := f.st.audit.count() > 0
 	if ours == nil && initialized {
-		ours = f.st.audit[0].GetEntry()
+		ours = f.st.audit.record(0).GetEntry()
 	}
 	f.mu.RUnlock()
 	switch {
@@ -409,7 +414,9 @@ func VerifySnapshot(snap *roamv1.RegistrySnapshot) (*FSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	if got := replayed.st.snapshot(snap.GetIndex()); !proto.Equal(got, snap) {
+	// proto.Equal(replay, snap), the audit records compared apart (see
+	// auditLog.equal) rather than decoded again.
+	if got := replayed.st.snapshot(snap.GetIndex()); !proto.Equal(got, withoutAudit(snap)) || !replayed.st.audit.equal(snap.GetAudit()) {
 		return nil, fmt.Errorf("%w: snapshot state differs from the replay of its own audit records (edited)", ErrAuditMismatch)
 	}
 	return replayed, nil

@@ -40,13 +40,16 @@ type state struct {
 	revoked       map[string]map[string]int64 // jurisdiction -> jti -> revoked_at
 
 	// Governance (issue 3).
-	admins map[string]*adminKey         // kid -> admin key
-	quorum uint32                       // national M of N; 0 before genesis
-	hub    map[string]*roamv1.HubMember // jurisdiction -> hub membership
-	seen   map[string]int64             // command id -> expires_at
-	audit  []*roamv1.AuditRecord
-	chain  []byte // hash chain head over audit
-	pinned []byte // the genesis entry this replica accepts (FSM.PinGenesis); not state
+	admins   map[string]*adminKey         // kid -> admin key
+	quorum   uint32                       // national M of N; 0 before genesis
+	hub      map[string]*roamv1.HubMember // jurisdiction -> hub membership
+	seen     map[string]int64             // command id -> expires_at
+	expiries expiryHeap                   // seen's ids by expiry (remember)
+	audit    auditLog                     // every record, encoded
+	last     *roamv1.AuditRecord          // the newest record, as apply made it
+	chain    []byte                       // hash chain head over audit
+	pinned   []byte                       // the genesis entry this replica accepts (FSM.PinGenesis); not state
+	pre      *preverified                 // signatures VerifyAudit checked ahead, during its replay only; not state
 
 	// Foreign trust material (issue 4).
 	dscs map[string]*dscEntry // hex SHA-256 of DER -> DSC
@@ -391,7 +394,7 @@ func applyRemoveMember(s *state, m proto.Message) (string, error) {
 	return fmt.Sprintf("member %s removed", id), nil
 }
 
-// snapshot returns the state in canonical order.
+// snapshot returns the state in canonical order, without the audit records.
 func (s *state) snapshot(index uint64) *roamv1.RegistrySnapshot {
 	out := &roamv1.RegistrySnapshot{Index: index}
 	for _, id := range sortedKeys(s.jurisdictions) {
@@ -418,7 +421,8 @@ func (s *state) snapshot(index uint64) *roamv1.RegistrySnapshot {
 	}
 	out.SeenCommands = s.sortedSeen()
 	s.sortedForeign(out)
-	out.Audit = s.audit // records are immutable once appended
+	// The audit records stay encoded: FSM.Snapshot splices them in, and
+	// VerifySnapshot compares them on their own.
 	out.ChainHead = s.chain
 	return out
 }
