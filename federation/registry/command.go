@@ -40,6 +40,8 @@ var payloadFor = map[roamv1.CommandType]func() proto.Message{
 	roamv1.CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER: func() proto.Message { return &roamv1.RevokeDocumentSigner{} },
 	roamv1.CommandType_COMMAND_TYPE_SET_SHC_ISSUER:         func() proto.Message { return &roamv1.SetShcIssuer{} },
 	roamv1.CommandType_COMMAND_TYPE_REVOKE_SHC:             func() proto.Message { return &roamv1.RevokeShc{} },
+	roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENTS:     func() proto.Message { return &roamv1.ProposeAgreements{} },
+	roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENTS:      func() proto.Message { return &roamv1.AcceptAgreements{} },
 }
 
 // typeOf is the reverse of payloadFor, by message name.

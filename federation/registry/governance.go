@@ -320,6 +320,8 @@ func (s *state) authorize(t roamv1.CommandType, m proto.Message, sg signers) err
 			return err
 		}
 		return needAdminOf(c.GetProposedBy(), "proposing as "+c.GetProposedBy())
+	case *roamv1.ProposeAgreements, *roamv1.AcceptAgreements:
+		return s.authorizeBatch(c, sg)
 	case *roamv1.AcceptAgreement:
 		if err := s.notAParty(c.GetId(), c.GetAcceptedBy(), "accepting"); err != nil {
 			return err

@@ -206,6 +206,27 @@ func authorityMatrix(t *testing.T) []matrixRow {
 			allow: []string{host, iss}, check: agreementIs(roamv1.AgreementState_AGREEMENT_STATE_ACTIVE),
 		},
 		{
+			name: "propose agreements (batch)", typ: roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENTS, host: henan, issuer: zhejiang, setup: none,
+			cmd: func(actor string) proto.Message {
+				return &roamv1.ProposeAgreements{Proposals: []*roamv1.ProposeAgreement{propose(henan, zhejiang, actor, t0, 0, "green")}}
+			},
+			allow: []string{host, iss}, check: agreementIs(roamv1.AgreementState_AGREEMENT_STATE_PROPOSED),
+		},
+		{
+			name: "accept agreements (batch)", typ: roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENTS, host: henan, issuer: zhejiang,
+			setup: func(role string) []proto.Message {
+				by := henan
+				if role == roleHost {
+					by = zhejiang
+				}
+				return []proto.Message{propose(henan, zhejiang, by, t0, 0, "green")}
+			},
+			cmd: func(actor string) proto.Message {
+				return &roamv1.AcceptAgreements{Acceptances: []*roamv1.AcceptAgreement{accept(id, 1, actor)}}
+			},
+			allow: []string{host, iss}, check: agreementIs(roamv1.AgreementState_AGREEMENT_STATE_ACTIVE),
+		},
+		{
 			name: "suspend an agreement", typ: roamv1.CommandType_COMMAND_TYPE_SUSPEND_AGREEMENT, host: henan, issuer: zhejiang, setup: active,
 			cmd:   func(actor string) proto.Message { return suspend(id, actor) },
 			allow: []string{nat, quo, host, iss}, check: agreementIs(roamv1.AgreementState_AGREEMENT_STATE_SUSPENDED),

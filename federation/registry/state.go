@@ -105,6 +105,8 @@ var handlers = map[roamv1.CommandType]handler{
 	roamv1.CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER: applyRevokeDSC,
 	roamv1.CommandType_COMMAND_TYPE_SET_SHC_ISSUER:         applySetShcIssuer,
 	roamv1.CommandType_COMMAND_TYPE_REVOKE_SHC:             applyRevokeShc,
+	roamv1.CommandType_COMMAND_TYPE_PROPOSE_AGREEMENTS:     applyBatch,
+	roamv1.CommandType_COMMAND_TYPE_ACCEPT_AGREEMENTS:      applyBatch,
 }
 
 func applyUpsertJurisdiction(s *state, m proto.Message) (string, error) {
@@ -214,6 +216,15 @@ func applyPropose(s *state, m proto.Message) (string, error) {
 	if err := s.validateProposal(c, false); err != nil {
 		return "", err
 	}
+	return s.commitPropose(c), nil
+}
+
+// commitPropose records a proposal validateProposal accepted; it cannot
+// fail. The agreement keeps c's terms message itself: every command
+// message is decoded afresh from its log entry (DecodePayload) and held
+// by nothing else, and a city-scale restore would otherwise copy 160,000
+// of them.
+func (s *state) commitPropose(c *roamv1.ProposeAgreement) string {
 	t := c.GetTerms()
 	if t == nil {
 		t = &roamv1.AgreementTerms{}
@@ -228,11 +239,11 @@ func applyPropose(s *state, m proto.Message) (string, error) {
 			version = p.GetVersion() + 1
 		}
 		old.Pending = &roamv1.AgreementProposal{
-			Version: version, Terms: proto.Clone(t).(*roamv1.AgreementTerms),
+			Version: version, Terms: t,
 			EffectiveFrom: c.GetEffectiveFrom(), EffectiveUntil: c.GetEffectiveUntil(),
 			ProposedBy: c.GetProposedBy(), ProposedAt: c.GetAt(),
 		}
-		return fmt.Sprintf("agreement %s v%d proposed by %s (v%d stays %s until accepted)", id, version, c.GetProposedBy(), old.GetVersion(), stateWord(old.GetState())), nil
+		return fmt.Sprintf("agreement %s v%d proposed by %s (v%d stays %s until accepted)", id, version, c.GetProposedBy(), old.GetVersion(), stateWord(old.GetState()))
 	}
 	var version uint64 = 1
 	if exists {
@@ -241,13 +252,13 @@ func applyPropose(s *state, m proto.Message) (string, error) {
 	}
 	s.agreements[id] = &roamv1.Agreement{
 		Id: id, Host: c.GetHost(), Issuer: c.GetIssuer(), Version: version,
-		Terms:         proto.Clone(t).(*roamv1.AgreementTerms),
+		Terms:         t,
 		EffectiveFrom: c.GetEffectiveFrom(), EffectiveUntil: c.GetEffectiveUntil(),
 		State:      roamv1.AgreementState_AGREEMENT_STATE_PROPOSED,
 		ProposedBy: c.GetProposedBy(), StateChangedAt: c.GetAt(),
 	}
 	s.byPair[pairKey(c.GetHost(), c.GetIssuer())] = id
-	return fmt.Sprintf("agreement %s v%d proposed by %s", id, version, c.GetProposedBy()), nil
+	return fmt.Sprintf("agreement %s v%d proposed by %s", id, version, c.GetProposedBy())
 }
 
 // validateProposal checks the parties, window and terms of a proposal.
@@ -286,37 +297,55 @@ func validateTerms(t *roamv1.AgreementTerms) error {
 
 func applyAccept(s *state, m proto.Message) (string, error) {
 	c := m.(*roamv1.AcceptAgreement)
+	a, err := s.checkAccept(c)
+	if err != nil {
+		return "", err
+	}
+	return commitAccept(a, c), nil
+}
+
+// checkAccept returns the agreement c accepts, or why it may not; it
+// changes nothing.
+func (s *state) checkAccept(c *roamv1.AcceptAgreement) (*roamv1.Agreement, error) {
 	a, ok := s.agreements[c.GetId()]
 	if !ok {
-		return "", refuse("agreement %q does not exist", c.GetId())
+		return nil, refuse("agreement %q does not exist", c.GetId())
 	}
 	if err := s.party(c.GetAcceptedBy(), a.GetHost(), a.GetIssuer(), "accepted_by"); err != nil {
-		return "", err
+		return nil, err
 	}
 	if p := a.GetPending(); p != nil {
 		if c.GetVersion() != p.GetVersion() {
-			return "", refuse("agreement %s has version %d pending; acceptance was for version %d", a.GetId(), p.GetVersion(), c.GetVersion())
+			return nil, refuse("agreement %s has version %d pending; acceptance was for version %d", a.GetId(), p.GetVersion(), c.GetVersion())
 		}
 		if c.GetAcceptedBy() == p.GetProposedBy() {
-			return "", refuse("agreement %s v%d was proposed by %s; the other party must accept", a.GetId(), p.GetVersion(), p.GetProposedBy())
+			return nil, refuse("agreement %s v%d was proposed by %s; the other party must accept", a.GetId(), p.GetVersion(), p.GetProposedBy())
 		}
+		return a, nil
+	}
+	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_PROPOSED {
+		return nil, refuse("agreement %s is %s with no pending proposal; propose new terms first", a.GetId(), stateWord(a.GetState()))
+	}
+	if c.GetVersion() != a.GetVersion() {
+		return nil, refuse("agreement %s is at version %d; acceptance was for version %d", a.GetId(), a.GetVersion(), c.GetVersion())
+	}
+	if c.GetAcceptedBy() == a.GetProposedBy() {
+		return nil, refuse("agreement %s was proposed by %s; the other party must accept", a.GetId(), a.GetProposedBy())
+	}
+	return a, nil
+}
+
+// commitAccept makes a (checked by checkAccept) active; it cannot fail.
+func commitAccept(a *roamv1.Agreement, c *roamv1.AcceptAgreement) string {
+	if p := a.GetPending(); p != nil {
 		a.Version, a.Terms = p.GetVersion(), p.GetTerms()
 		a.EffectiveFrom, a.EffectiveUntil, a.ProposedBy = p.GetEffectiveFrom(), p.GetEffectiveUntil(), p.GetProposedBy()
 		a.Pending, a.SuspendedBy = nil, ""
 		a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, c.GetAt()
-		return fmt.Sprintf("agreement %s v%d active (new terms accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy()), nil
-	}
-	if a.GetState() != roamv1.AgreementState_AGREEMENT_STATE_PROPOSED {
-		return "", refuse("agreement %s is %s with no pending proposal; propose new terms first", a.GetId(), stateWord(a.GetState()))
-	}
-	if c.GetVersion() != a.GetVersion() {
-		return "", refuse("agreement %s is at version %d; acceptance was for version %d", a.GetId(), a.GetVersion(), c.GetVersion())
-	}
-	if c.GetAcceptedBy() == a.GetProposedBy() {
-		return "", refuse("agreement %s was proposed by %s; the other party must accept", a.GetId(), a.GetProposedBy())
+		return fmt.Sprintf("agreement %s v%d active (new terms accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy())
 	}
 	a.State, a.StateChangedAt = roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, c.GetAt()
-	return fmt.Sprintf("agreement %s v%d active (accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy()), nil
+	return fmt.Sprintf("agreement %s v%d active (accepted by %s)", a.GetId(), a.GetVersion(), c.GetAcceptedBy())
 }
 
 func applySuspend(s *state, m proto.Message) (string, error) {

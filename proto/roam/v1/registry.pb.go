@@ -167,6 +167,8 @@ const (
 	CommandType_COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER CommandType = 20
 	CommandType_COMMAND_TYPE_SET_SHC_ISSUER         CommandType = 21
 	CommandType_COMMAND_TYPE_REVOKE_SHC             CommandType = 22
+	CommandType_COMMAND_TYPE_PROPOSE_AGREEMENTS     CommandType = 23
+	CommandType_COMMAND_TYPE_ACCEPT_AGREEMENTS      CommandType = 24
 )
 
 // Enum value maps for CommandType.
@@ -195,6 +197,8 @@ var (
 		20: "COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER",
 		21: "COMMAND_TYPE_SET_SHC_ISSUER",
 		22: "COMMAND_TYPE_REVOKE_SHC",
+		23: "COMMAND_TYPE_PROPOSE_AGREEMENTS",
+		24: "COMMAND_TYPE_ACCEPT_AGREEMENTS",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":            0,
@@ -220,6 +224,8 @@ var (
 		"COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER": 20,
 		"COMMAND_TYPE_SET_SHC_ISSUER":         21,
 		"COMMAND_TYPE_REVOKE_SHC":             22,
+		"COMMAND_TYPE_PROPOSE_AGREEMENTS":     23,
+		"COMMAND_TYPE_ACCEPT_AGREEMENTS":      24,
 	}
 )
 
@@ -2216,6 +2222,104 @@ func (x *AcceptAgreement) GetAt() int64 {
 	return 0
 }
 
+// ProposeAgreements proposes many agreements in one signed command, all or
+// none: a province joining the federation recognises (or asks to be
+// recognised by) hundreds of jurisdictions at once, and at city scale
+// (400 jurisdictions, 160,000 agreements) one signature per pair makes a
+// registry that takes minutes to restore (issue 6 §5). Each proposal is
+// authorised and checked exactly as a ProposeAgreement; at most 1024, each
+// for a different agreement.
+type ProposeAgreements struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposals     []*ProposeAgreement    `protobuf:"bytes,1,rep,name=proposals,proto3" json:"proposals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeAgreements) Reset() {
+	*x = ProposeAgreements{}
+	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeAgreements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeAgreements) ProtoMessage() {}
+
+func (x *ProposeAgreements) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeAgreements.ProtoReflect.Descriptor instead.
+func (*ProposeAgreements) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ProposeAgreements) GetProposals() []*ProposeAgreement {
+	if x != nil {
+		return x.Proposals
+	}
+	return nil
+}
+
+// AcceptAgreements accepts many proposals in one signed command, all or
+// none, each exactly as an AcceptAgreement; at most 1024, each for a
+// different agreement.
+type AcceptAgreements struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Acceptances   []*AcceptAgreement     `protobuf:"bytes,1,rep,name=acceptances,proto3" json:"acceptances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptAgreements) Reset() {
+	*x = AcceptAgreements{}
+	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptAgreements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptAgreements) ProtoMessage() {}
+
+func (x *AcceptAgreements) ProtoReflect() protoreflect.Message {
+	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptAgreements.ProtoReflect.Descriptor instead.
+func (*AcceptAgreements) Descriptor() ([]byte, []int) {
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AcceptAgreements) GetAcceptances() []*AcceptAgreement {
+	if x != nil {
+		return x.Acceptances
+	}
+	return nil
+}
+
 // SuspendAgreement suspends an active agreement (either party).
 type SuspendAgreement struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2229,7 +2333,7 @@ type SuspendAgreement struct {
 
 func (x *SuspendAgreement) Reset() {
 	*x = SuspendAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	mi := &file_roam_v1_registry_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2345,7 @@ func (x *SuspendAgreement) String() string {
 func (*SuspendAgreement) ProtoMessage() {}
 
 func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[26]
+	mi := &file_roam_v1_registry_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2358,7 @@ func (x *SuspendAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendAgreement.ProtoReflect.Descriptor instead.
 func (*SuspendAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{26}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SuspendAgreement) GetId() string {
@@ -2298,7 +2402,7 @@ type TerminateAgreement struct {
 
 func (x *TerminateAgreement) Reset() {
 	*x = TerminateAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	mi := &file_roam_v1_registry_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2414,7 @@ func (x *TerminateAgreement) String() string {
 func (*TerminateAgreement) ProtoMessage() {}
 
 func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[27]
+	mi := &file_roam_v1_registry_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2427,7 @@ func (x *TerminateAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TerminateAgreement.ProtoReflect.Descriptor instead.
 func (*TerminateAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{27}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TerminateAgreement) GetId() string {
@@ -2366,7 +2470,7 @@ type RevokeCode struct {
 
 func (x *RevokeCode) Reset() {
 	*x = RevokeCode{}
-	mi := &file_roam_v1_registry_proto_msgTypes[28]
+	mi := &file_roam_v1_registry_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2482,7 @@ func (x *RevokeCode) String() string {
 func (*RevokeCode) ProtoMessage() {}
 
 func (x *RevokeCode) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[28]
+	mi := &file_roam_v1_registry_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2495,7 @@ func (x *RevokeCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCode.ProtoReflect.Descriptor instead.
 func (*RevokeCode) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{28}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeCode) GetJurisdiction() string {
@@ -2425,7 +2529,7 @@ type UpsertMember struct {
 
 func (x *UpsertMember) Reset() {
 	*x = UpsertMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[29]
+	mi := &file_roam_v1_registry_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2437,7 +2541,7 @@ func (x *UpsertMember) String() string {
 func (*UpsertMember) ProtoMessage() {}
 
 func (x *UpsertMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[29]
+	mi := &file_roam_v1_registry_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2450,7 +2554,7 @@ func (x *UpsertMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertMember.ProtoReflect.Descriptor instead.
 func (*UpsertMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{29}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UpsertMember) GetMember() *Member {
@@ -2470,7 +2574,7 @@ type RemoveMember struct {
 
 func (x *RemoveMember) Reset() {
 	*x = RemoveMember{}
-	mi := &file_roam_v1_registry_proto_msgTypes[30]
+	mi := &file_roam_v1_registry_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2482,7 +2586,7 @@ func (x *RemoveMember) String() string {
 func (*RemoveMember) ProtoMessage() {}
 
 func (x *RemoveMember) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[30]
+	mi := &file_roam_v1_registry_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2495,7 +2599,7 @@ func (x *RemoveMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMember.ProtoReflect.Descriptor instead.
 func (*RemoveMember) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{30}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveMember) GetNodeId() string {
@@ -2518,7 +2622,7 @@ type Genesis struct {
 
 func (x *Genesis) Reset() {
 	*x = Genesis{}
-	mi := &file_roam_v1_registry_proto_msgTypes[31]
+	mi := &file_roam_v1_registry_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2530,7 +2634,7 @@ func (x *Genesis) String() string {
 func (*Genesis) ProtoMessage() {}
 
 func (x *Genesis) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[31]
+	mi := &file_roam_v1_registry_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2543,7 +2647,7 @@ func (x *Genesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Genesis.ProtoReflect.Descriptor instead.
 func (*Genesis) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{31}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Genesis) GetNationalAdmins() []*AdminKey {
@@ -2571,7 +2675,7 @@ type AddAdminKey struct {
 
 func (x *AddAdminKey) Reset() {
 	*x = AddAdminKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[32]
+	mi := &file_roam_v1_registry_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2687,7 @@ func (x *AddAdminKey) String() string {
 func (*AddAdminKey) ProtoMessage() {}
 
 func (x *AddAdminKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[32]
+	mi := &file_roam_v1_registry_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2700,7 @@ func (x *AddAdminKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAdminKey.ProtoReflect.Descriptor instead.
 func (*AddAdminKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{32}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddAdminKey) GetKey() *AdminKey {
@@ -2618,7 +2722,7 @@ type RevokeAdminKey struct {
 
 func (x *RevokeAdminKey) Reset() {
 	*x = RevokeAdminKey{}
-	mi := &file_roam_v1_registry_proto_msgTypes[33]
+	mi := &file_roam_v1_registry_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +2734,7 @@ func (x *RevokeAdminKey) String() string {
 func (*RevokeAdminKey) ProtoMessage() {}
 
 func (x *RevokeAdminKey) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[33]
+	mi := &file_roam_v1_registry_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +2747,7 @@ func (x *RevokeAdminKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminKey.ProtoReflect.Descriptor instead.
 func (*RevokeAdminKey) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{33}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeAdminKey) GetKid() string {
@@ -2663,7 +2767,7 @@ type SetNationalQuorum struct {
 
 func (x *SetNationalQuorum) Reset() {
 	*x = SetNationalQuorum{}
-	mi := &file_roam_v1_registry_proto_msgTypes[34]
+	mi := &file_roam_v1_registry_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +2779,7 @@ func (x *SetNationalQuorum) String() string {
 func (*SetNationalQuorum) ProtoMessage() {}
 
 func (x *SetNationalQuorum) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[34]
+	mi := &file_roam_v1_registry_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +2792,7 @@ func (x *SetNationalQuorum) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNationalQuorum.ProtoReflect.Descriptor instead.
 func (*SetNationalQuorum) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{34}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetNationalQuorum) GetQuorum() uint32 {
@@ -2713,7 +2817,7 @@ type ImposeAgreement struct {
 
 func (x *ImposeAgreement) Reset() {
 	*x = ImposeAgreement{}
-	mi := &file_roam_v1_registry_proto_msgTypes[35]
+	mi := &file_roam_v1_registry_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2829,7 @@ func (x *ImposeAgreement) String() string {
 func (*ImposeAgreement) ProtoMessage() {}
 
 func (x *ImposeAgreement) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[35]
+	mi := &file_roam_v1_registry_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2842,7 @@ func (x *ImposeAgreement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImposeAgreement.ProtoReflect.Descriptor instead.
 func (*ImposeAgreement) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{35}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ImposeAgreement) GetHost() string {
@@ -2787,7 +2891,7 @@ type RemoveJurisdiction struct {
 
 func (x *RemoveJurisdiction) Reset() {
 	*x = RemoveJurisdiction{}
-	mi := &file_roam_v1_registry_proto_msgTypes[36]
+	mi := &file_roam_v1_registry_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2903,7 @@ func (x *RemoveJurisdiction) String() string {
 func (*RemoveJurisdiction) ProtoMessage() {}
 
 func (x *RemoveJurisdiction) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[36]
+	mi := &file_roam_v1_registry_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2916,7 @@ func (x *RemoveJurisdiction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveJurisdiction.ProtoReflect.Descriptor instead.
 func (*RemoveJurisdiction) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{36}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveJurisdiction) GetId() string {
@@ -2836,7 +2940,7 @@ type JoinHub struct {
 
 func (x *JoinHub) Reset() {
 	*x = JoinHub{}
-	mi := &file_roam_v1_registry_proto_msgTypes[37]
+	mi := &file_roam_v1_registry_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2848,7 +2952,7 @@ func (x *JoinHub) String() string {
 func (*JoinHub) ProtoMessage() {}
 
 func (x *JoinHub) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[37]
+	mi := &file_roam_v1_registry_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2861,7 +2965,7 @@ func (x *JoinHub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinHub.ProtoReflect.Descriptor instead.
 func (*JoinHub) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{37}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *JoinHub) GetJurisdiction() string {
@@ -2895,7 +2999,7 @@ type LeaveHub struct {
 
 func (x *LeaveHub) Reset() {
 	*x = LeaveHub{}
-	mi := &file_roam_v1_registry_proto_msgTypes[38]
+	mi := &file_roam_v1_registry_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3011,7 @@ func (x *LeaveHub) String() string {
 func (*LeaveHub) ProtoMessage() {}
 
 func (x *LeaveHub) ProtoReflect() protoreflect.Message {
-	mi := &file_roam_v1_registry_proto_msgTypes[38]
+	mi := &file_roam_v1_registry_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3024,7 @@ func (x *LeaveHub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveHub.ProtoReflect.Descriptor instead.
 func (*LeaveHub) Descriptor() ([]byte, []int) {
-	return file_roam_v1_registry_proto_rawDescGZIP(), []int{38}
+	return file_roam_v1_registry_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LeaveHub) GetJurisdiction() string {
@@ -3100,7 +3204,11 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x1f\n" +
 	"\vaccepted_by\x18\x03 \x01(\tR\n" +
 	"acceptedBy\x12\x0e\n" +
-	"\x02at\x18\x04 \x01(\x03R\x02at\"Z\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\"L\n" +
+	"\x11ProposeAgreements\x127\n" +
+	"\tproposals\x18\x01 \x03(\v2\x19.roam.v1.ProposeAgreementR\tproposals\"N\n" +
+	"\x10AcceptAgreements\x12:\n" +
+	"\vacceptances\x18\x01 \x03(\v2\x18.roam.v1.AcceptAgreementR\vacceptances\"Z\n" +
 	"\x10SuspendAgreement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\tR\x02by\x12\x16\n" +
@@ -3154,7 +3262,7 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	"\x16AGREEMENT_STATE_ACTIVE\x10\x02\x12\x1d\n" +
 	"\x19AGREEMENT_STATE_SUSPENDED\x10\x03\x12\x1e\n" +
 	"\x1aAGREEMENT_STATE_TERMINATED\x10\x04\x12\x1b\n" +
-	"\x17AGREEMENT_STATE_EXPIRED\x10\x05*\x8a\x06\n" +
+	"\x17AGREEMENT_STATE_EXPIRED\x10\x05*\xd3\x06\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12$\n" +
 	" COMMAND_TYPE_UPSERT_JURISDICTION\x10\x01\x12\x18\n" +
@@ -3179,7 +3287,9 @@ const file_roam_v1_registry_proto_rawDesc = "" +
 	" COMMAND_TYPE_ADD_DOCUMENT_SIGNER\x10\x13\x12'\n" +
 	"#COMMAND_TYPE_REVOKE_DOCUMENT_SIGNER\x10\x14\x12\x1f\n" +
 	"\x1bCOMMAND_TYPE_SET_SHC_ISSUER\x10\x15\x12\x1b\n" +
-	"\x17COMMAND_TYPE_REVOKE_SHC\x10\x16B6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
+	"\x17COMMAND_TYPE_REVOKE_SHC\x10\x16\x12#\n" +
+	"\x1fCOMMAND_TYPE_PROPOSE_AGREEMENTS\x10\x17\x12\"\n" +
+	"\x1eCOMMAND_TYPE_ACCEPT_AGREEMENTS\x10\x18B6Z4github.com/roam-federation/roam/proto/roam/v1;roamv1b\x06proto3"
 
 var (
 	file_roam_v1_registry_proto_rawDescOnce sync.Once
@@ -3194,7 +3304,7 @@ func file_roam_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_roam_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_roam_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_roam_v1_registry_proto_goTypes = []any{
 	(KeyState)(0),                // 0: roam.v1.KeyState
 	(AgreementState)(0),          // 1: roam.v1.AgreementState
@@ -3225,19 +3335,21 @@ var file_roam_v1_registry_proto_goTypes = []any{
 	(*SetKeyState)(nil),          // 26: roam.v1.SetKeyState
 	(*ProposeAgreement)(nil),     // 27: roam.v1.ProposeAgreement
 	(*AcceptAgreement)(nil),      // 28: roam.v1.AcceptAgreement
-	(*SuspendAgreement)(nil),     // 29: roam.v1.SuspendAgreement
-	(*TerminateAgreement)(nil),   // 30: roam.v1.TerminateAgreement
-	(*RevokeCode)(nil),           // 31: roam.v1.RevokeCode
-	(*UpsertMember)(nil),         // 32: roam.v1.UpsertMember
-	(*RemoveMember)(nil),         // 33: roam.v1.RemoveMember
-	(*Genesis)(nil),              // 34: roam.v1.Genesis
-	(*AddAdminKey)(nil),          // 35: roam.v1.AddAdminKey
-	(*RevokeAdminKey)(nil),       // 36: roam.v1.RevokeAdminKey
-	(*SetNationalQuorum)(nil),    // 37: roam.v1.SetNationalQuorum
-	(*ImposeAgreement)(nil),      // 38: roam.v1.ImposeAgreement
-	(*RemoveJurisdiction)(nil),   // 39: roam.v1.RemoveJurisdiction
-	(*JoinHub)(nil),              // 40: roam.v1.JoinHub
-	(*LeaveHub)(nil),             // 41: roam.v1.LeaveHub
+	(*ProposeAgreements)(nil),    // 29: roam.v1.ProposeAgreements
+	(*AcceptAgreements)(nil),     // 30: roam.v1.AcceptAgreements
+	(*SuspendAgreement)(nil),     // 31: roam.v1.SuspendAgreement
+	(*TerminateAgreement)(nil),   // 32: roam.v1.TerminateAgreement
+	(*RevokeCode)(nil),           // 33: roam.v1.RevokeCode
+	(*UpsertMember)(nil),         // 34: roam.v1.UpsertMember
+	(*RemoveMember)(nil),         // 35: roam.v1.RemoveMember
+	(*Genesis)(nil),              // 36: roam.v1.Genesis
+	(*AddAdminKey)(nil),          // 37: roam.v1.AddAdminKey
+	(*RevokeAdminKey)(nil),       // 38: roam.v1.RevokeAdminKey
+	(*SetNationalQuorum)(nil),    // 39: roam.v1.SetNationalQuorum
+	(*ImposeAgreement)(nil),      // 40: roam.v1.ImposeAgreement
+	(*RemoveJurisdiction)(nil),   // 41: roam.v1.RemoveJurisdiction
+	(*JoinHub)(nil),              // 42: roam.v1.JoinHub
+	(*LeaveHub)(nil),             // 43: roam.v1.LeaveHub
 }
 var file_roam_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: roam.v1.IssuerKey.state:type_name -> roam.v1.KeyState
@@ -3264,16 +3376,18 @@ var file_roam_v1_registry_proto_depIdxs = []int32{
 	4,  // 21: roam.v1.AddKey.key:type_name -> roam.v1.IssuerKey
 	0,  // 22: roam.v1.SetKeyState.state:type_name -> roam.v1.KeyState
 	5,  // 23: roam.v1.ProposeAgreement.terms:type_name -> roam.v1.AgreementTerms
-	8,  // 24: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
-	17, // 25: roam.v1.Genesis.national_admins:type_name -> roam.v1.AdminKey
-	17, // 26: roam.v1.AddAdminKey.key:type_name -> roam.v1.AdminKey
-	5,  // 27: roam.v1.ImposeAgreement.terms:type_name -> roam.v1.AgreementTerms
-	5,  // 28: roam.v1.JoinHub.terms:type_name -> roam.v1.AgreementTerms
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	27, // 24: roam.v1.ProposeAgreements.proposals:type_name -> roam.v1.ProposeAgreement
+	28, // 25: roam.v1.AcceptAgreements.acceptances:type_name -> roam.v1.AcceptAgreement
+	8,  // 26: roam.v1.UpsertMember.member:type_name -> roam.v1.Member
+	17, // 27: roam.v1.Genesis.national_admins:type_name -> roam.v1.AdminKey
+	17, // 28: roam.v1.AddAdminKey.key:type_name -> roam.v1.AdminKey
+	5,  // 29: roam.v1.ImposeAgreement.terms:type_name -> roam.v1.AgreementTerms
+	5,  // 30: roam.v1.JoinHub.terms:type_name -> roam.v1.AgreementTerms
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_roam_v1_registry_proto_init() }
@@ -3287,7 +3401,7 @@ func file_roam_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roam_v1_registry_proto_rawDesc), len(file_roam_v1_registry_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
