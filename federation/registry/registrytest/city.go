@@ -49,6 +49,11 @@ type Options struct {
 	Start   time.Time
 	Spacing time.Duration
 	TTL     time.Duration
+	// SingleAgreements signs one ProposeAgreement and one AcceptAgreement
+	// per pair, as before batches existed; by default each jurisdiction
+	// signs its proposals, and then its acceptances, in batches
+	// (ProposeAgreements, AcceptAgreements) of at most 512.
+	SingleAgreements bool
 	// Workers sign commands in parallel [GOMAXPROCS]; Apply stays
 	// sequential. Batch is how many entries are signed ahead [4096].
 	Workers int
@@ -219,19 +224,59 @@ func City(opts Options) (*Registry, error) {
 				}
 			}
 		}
-		for i, host := range c.IDs {
+		if o.SingleAgreements {
+			for i, host := range c.IDs {
+				for d := 1; d <= o.IssuersEach; d++ {
+					iss := c.IDs[(i+d)%len(c.IDs)]
+					p := &roamv1.ProposeAgreement{Host: host, Issuer: iss, Terms: Terms(), EffectiveFrom: from, ProposedBy: iss, At: from}
+					a := &roamv1.AcceptAgreement{Id: registry.AgreementID(host, iss), Version: 1, AcceptedBy: host, At: from}
+					if !yield(job{p, []*roamjws.Signer{c.Admins[iss]}}) || !yield(job{a, []*roamjws.Signer{c.Admins[host]}}) {
+						return
+					}
+					c.Pairs = append(c.Pairs, [2]string{host, iss})
+				}
+			}
+			return
+		}
+		// Batched (ProposeAgreements, AcceptAgreements): each issuer asks
+		// every host that will recognise it in one command, then each host
+		// accepts all its issuers in one.
+		n := len(c.IDs)
+		for j, iss := range c.IDs {
+			var ps []*roamv1.ProposeAgreement
 			for d := 1; d <= o.IssuersEach; d++ {
-				iss := c.IDs[(i+d)%len(c.IDs)]
-				p := &roamv1.ProposeAgreement{Host: host, Issuer: iss, Terms: Terms(), EffectiveFrom: from, ProposedBy: iss, At: from}
-				a := &roamv1.AcceptAgreement{Id: registry.AgreementID(host, iss), Version: 1, AcceptedBy: host, At: from}
-				if !yield(job{p, []*roamjws.Signer{c.Admins[iss]}}) || !yield(job{a, []*roamjws.Signer{c.Admins[host]}}) {
+				host := c.IDs[(j-d+n)%n]
+				ps = append(ps, &roamv1.ProposeAgreement{Host: host, Issuer: iss, Terms: Terms(), EffectiveFrom: from, ProposedBy: iss, At: from})
+			}
+			for len(ps) > 0 {
+				k := min(len(ps), batchItems)
+				if !yield(job{&roamv1.ProposeAgreements{Proposals: ps[:k]}, []*roamjws.Signer{c.Admins[iss]}}) {
 					return
 				}
+				ps = ps[k:]
+			}
+		}
+		for i, host := range c.IDs {
+			var as []*roamv1.AcceptAgreement
+			for d := 1; d <= o.IssuersEach; d++ {
+				iss := c.IDs[(i+d)%n]
+				as = append(as, &roamv1.AcceptAgreement{Id: registry.AgreementID(host, iss), Version: 1, AcceptedBy: host, At: from})
 				c.Pairs = append(c.Pairs, [2]string{host, iss})
+			}
+			for len(as) > 0 {
+				k := min(len(as), batchItems)
+				if !yield(job{&roamv1.AcceptAgreements{Acceptances: as[:k]}, []*roamjws.Signer{c.Admins[host]}}) {
+					return
+				}
+				as = as[k:]
 			}
 		}
 	}
-	total := 1 + 2*o.Jurisdictions + o.KeysEach*o.Jurisdictions + 2*o.Jurisdictions*o.IssuersEach
+	agreementCommands := 2 * o.Jurisdictions * o.IssuersEach
+	if !o.SingleAgreements {
+		agreementCommands = 2 * o.Jurisdictions * ((o.IssuersEach + batchItems - 1) / batchItems)
+	}
+	total := 1 + 2*o.Jurisdictions + o.KeysEach*o.Jurisdictions + agreementCommands
 	if err := c.run(jobs, total); err != nil {
 		return nil, err
 	}
@@ -241,6 +286,10 @@ func City(opts Options) (*Registry, error) {
 		c.Timing.Keygen.Round(time.Millisecond), c.Timing.Apply.Round(time.Millisecond), c.Timing.Waiting.Round(time.Millisecond), o.Workers)
 	return c, nil
 }
+
+// batchItems is the most agreements City puts in one batch command: 512
+// proposals of its size sign to about 40 KB, under MaxCommandBytes.
+const batchItems = 512
 
 // signed is one signed entry, ready to apply.
 type signed struct {

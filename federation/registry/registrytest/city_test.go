@@ -42,6 +42,7 @@ func TestCity(t *testing.T) {
 		want int // agreements
 	}{
 		{"all-pairs", Options{Jurisdictions: 10, KeysEach: 2}, 90},
+		{"all-pairs, one command per agreement", Options{Jurisdictions: 10, KeysEach: 2, SingleAgreements: true}, 90},
 		{"ring", Options{Jurisdictions: 6, IssuersEach: 2, IssuerAlg: roamjws.EdDSA, AdminAlg: roamjws.ES256, Batch: 7}, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +54,13 @@ func TestCity(t *testing.T) {
 			if len(c.Pairs) != tc.want {
 				t.Fatalf("%d pairs, want %d", len(c.Pairs), tc.want)
 			}
-			if want := 1 + 2*n + k*n + 2*tc.want; c.Commands != want || c.Index != uint64(want) || c.FSM.AppliedIndex() != uint64(want) {
+			// Batched: one proposal and one acceptance command per
+			// jurisdiction (each well under batchItems agreements).
+			agreementCommands := 2 * n
+			if tc.opts.SingleAgreements {
+				agreementCommands = 2 * tc.want
+			}
+			if want := 1 + 2*n + k*n + agreementCommands; c.Commands != want || c.Index != uint64(want) || c.FSM.AppliedIndex() != uint64(want) {
 				t.Fatalf("commands %d, index %d, applied %d; want %d", c.Commands, c.Index, c.FSM.AppliedIndex(), want)
 			}
 			st := c.FSM.State()
