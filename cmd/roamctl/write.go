@@ -20,19 +20,33 @@ const asNotAuthenticated = "Every node checks that the command is signed (--admi
 func newAgreementCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "agreement", Short: "Propose, accept, suspend or terminate a mutual-recognition agreement (host ← issuer)"}
 
-	var host, issuer, as, from, until, colors string
+	var hosts, issuers []string
+	var as, from, until, colors string
 	var live bool
 	var maxAge, maxNoStatus time.Duration
 	propose := &cobra.Command{
 		Use:   "propose --host 410000 --issuer 330000 --from 2020-02-28 --as 410000",
-		Short: "Propose host ← issuer (the other party must accept)",
-		Args:  cobra.NoArgs,
+		Short: "Propose host ← issuer (the other party must accept); several hosts or issuers sign one batch",
+		Long: `propose signs one ProposeAgreement. With several --host or --issuer values
+(repeated or comma-separated) it signs every host ← issuer pair of them, with
+the same terms, in one ProposeAgreements command (at most 1024 pairs), all
+or none: --as is then the one party every pair shares.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags("host", host, "issuer", issuer, "from", from); err != nil {
+			if len(hosts) == 0 {
+				return requireFlag("host", "")
+			}
+			if len(issuers) == 0 {
+				return requireFlag("issuer", "")
+			}
+			if err := requireFlags("from", from); err != nil {
 				return err
 			}
 			if as == "" {
-				as = host
+				if len(hosts) != 1 {
+					return fmt.Errorf("--as is required with several hosts: the party every pair shares")
+				}
+				as = hosts[0]
 			}
 			f, err := parseTime("from", from)
 			if err != nil {
@@ -42,26 +56,46 @@ func newAgreementCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			terms := &roamv1.AgreementTerms{RequireLiveStatus: live, MaxCodeAgeSeconds: int64(maxAge / time.Second), MaxAgeWithoutStatusSeconds: int64(maxNoStatus / time.Second)}
-			if colors != "" {
-				terms.Colors = strings.Split(colors, ",")
+			var ps []*roamv1.ProposeAgreement
+			for _, host := range hosts {
+				for _, issuer := range issuers {
+					if host == issuer && (len(hosts) > 1 || len(issuers) > 1) {
+						continue // a jurisdiction recognises its own codes
+					}
+					terms := &roamv1.AgreementTerms{RequireLiveStatus: live, MaxCodeAgeSeconds: int64(maxAge / time.Second), MaxAgeWithoutStatusSeconds: int64(maxNoStatus / time.Second)}
+					if colors != "" {
+						terms.Colors = strings.Split(colors, ",")
+					}
+					p := &roamv1.ProposeAgreement{Host: host, Issuer: issuer, Terms: terms, EffectiveFrom: f.Unix(), ProposedBy: as, At: time.Now().Unix()}
+					if !u.IsZero() {
+						p.EffectiveUntil = u.Unix()
+					}
+					ps = append(ps, p)
+				}
 			}
-			msg := &roamv1.ProposeAgreement{Host: host, Issuer: issuer, Terms: terms, EffectiveFrom: f.Unix(), ProposedBy: as, At: time.Now().Unix()}
-			if !u.IsZero() {
-				msg.EffectiveUntil = u.Unix()
+			var msg proto.Message = ps[0]
+			if len(ps) > 1 {
+				if len(ps) > registry.MaxBatch {
+					return fmt.Errorf("%d pairs; one batch holds at most %d", len(ps), registry.MaxBatch)
+				}
+				msg = &roamv1.ProposeAgreements{Proposals: ps}
 			}
 			if err := g.propose(cmd, msg); err != nil {
 				return err
 			}
 			if !g.json {
-				fmt.Fprintf(cmd.OutOrStdout(), "agreement %s proposed by %s; the other party accepts with: roamctl agreement accept %s --as <its id>\n", registry.AgreementID(host, issuer), as, registry.AgreementID(host, issuer))
+				ids := make([]string, len(ps))
+				for i, p := range ps {
+					ids[i] = registry.AgreementID(p.GetHost(), p.GetIssuer())
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "agreement %s proposed by %s; the other party accepts with: roamctl agreement accept %s --as <its id>\n", strings.Join(ids, ", "), as, strings.Join(ids, " "))
 			}
 			return nil
 		},
 	}
 	pf := propose.Flags()
-	pf.StringVar(&host, "host", "", "host jurisdiction (recognises the codes)")
-	pf.StringVar(&issuer, "issuer", "", "issuer jurisdiction (issues the codes)")
+	pf.StringSliceVar(&hosts, "host", nil, "host jurisdiction (recognises the codes); several: one batch")
+	pf.StringSliceVar(&issuers, "issuer", nil, "issuer jurisdiction (issues the codes); several: one batch")
 	pf.StringVar(&as, "as", "", "acting jurisdiction, the proposing party: the host (default) or the issuer. "+asNotAuthenticated)
 	pf.StringVar(&from, "from", "", "effective from (RFC 3339 or YYYY-MM-DD, UTC+8)")
 	pf.StringVar(&until, "until", "", "effective until (optional)")
@@ -73,21 +107,35 @@ func newAgreementCmd(g *globals) *cobra.Command {
 	var acceptAs string
 	var version uint64
 	accept := &cobra.Command{
-		Use:   "accept AGREEMENT_ID --as JURISDICTION",
-		Short: "Accept a proposed agreement as the other party",
-		Args:  cobra.ExactArgs(1),
+		Use:   "accept AGREEMENT_ID... --as JURISDICTION",
+		Short: "Accept proposed agreements as the other party; several ids sign one batch",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireFlag("as", acceptAs); err != nil {
 				return err
 			}
-			if version == 0 {
-				v, err := currentVersion(cmd, g, args[0])
-				if err != nil {
-					return err
-				}
-				version = v
+			if version != 0 && len(args) > 1 {
+				return fmt.Errorf("--version applies to one agreement; leave it out to accept each one's current proposal")
 			}
-			return g.propose(cmd, &roamv1.AcceptAgreement{Id: args[0], Version: version, AcceptedBy: acceptAs, At: time.Now().Unix()})
+			var as []*roamv1.AcceptAgreement
+			for _, id := range args {
+				v := version
+				if v == 0 {
+					cv, err := currentVersion(cmd, g, id)
+					if err != nil {
+						return err
+					}
+					v = cv
+				}
+				as = append(as, &roamv1.AcceptAgreement{Id: id, Version: v, AcceptedBy: acceptAs, At: time.Now().Unix()})
+			}
+			if len(as) == 1 {
+				return g.propose(cmd, as[0])
+			}
+			if len(as) > registry.MaxBatch {
+				return fmt.Errorf("%d agreements; one batch holds at most %d", len(as), registry.MaxBatch)
+			}
+			return g.propose(cmd, &roamv1.AcceptAgreements{Acceptances: as})
 		},
 	}
 	accept.Flags().StringVar(&acceptAs, "as", "", "acting jurisdiction, the accepting party (the one that did not propose). "+asNotAuthenticated)
