@@ -745,6 +745,9 @@ func TestQuorumLossStalenessTCP(t *testing.T) {
 		c.kill(fn)
 	}
 	lost := time.Now()
+	// The sampler may not have seen the last appends the others sent
+	// before they died (one every CommitTimeout): let it catch up once.
+	time.Sleep(2 * freshnessTick)
 	// Quorum is gone: still PASS from the local replica, staleness growing.
 	var last int64 = -1
 	for time.Since(lost) < maxStale-500*time.Millisecond {
