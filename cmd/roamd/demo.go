@@ -216,7 +216,8 @@ Try, in another terminal:
   go run ./cmd/roamctl --addr %s verify --checkpoint intercity 'roam:…'
   go run ./cmd/roamctl --addr %s --admin-key $KEYS/410000.jwk agreement suspend 410000-330000 --as 410000
   go run ./cmd/roamctl --addr %s audit log
-Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, hn, hn, zj, resYellow.IDNumber, hn, hn, hn)
+  go run ./cmd/roamctl --addr %s bench --issue-addr %s --duration 10s
+Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, hn, hn, zj, resYellow.IDNumber, hn, hn, hn, hn, zj)
 	<-ctx.Done()
 	say("stopping.")
 	return nil
