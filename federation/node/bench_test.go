@@ -11,6 +11,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,22 +113,35 @@ func (w *benchWorld) codes(b testing.TB, n int) [][]byte {
 	return out
 }
 
-// supply hands out unique codes, signing the next batch with the timer
-// stopped when one runs out.
+// supply hands out codes the node's cache has not seen: the signed
+// population in order, and when it runs out a fresh cache (timer
+// stopped). Signing happens before the timer starts, and the collector
+// runs first, so no benchmark pays for another's garbage.
 type supply struct {
-	w    *benchWorld
-	b    *testing.B
-	pool [][]byte
+	w   *benchWorld
+	b   *testing.B
+	pop [][]byte
+	i   int
+}
+
+func newSupply(w *benchWorld, b *testing.B) *supply {
+	s := &supply{w: w, b: b, pop: w.zipfCodes(b)}
+	useCache(w.host.node, roamjws.NewCache(0))
+	runtime.GC()
+	b.ResetTimer()
+	return s
 }
 
 func (s *supply) next() []byte {
-	if len(s.pool) == 0 {
+	if s.i == len(s.pop) {
 		s.b.StopTimer()
-		s.pool = s.w.codes(s.b, 2048)
+		useCache(s.w.host.node, roamjws.NewCache(0))
+		runtime.GC()
 		s.b.StartTimer()
+		s.i = 0
 	}
-	p := s.pool[0]
-	s.pool = s.pool[1:]
+	p := s.pop[s.i]
+	s.i++
 	return p
 }
 
@@ -141,7 +155,7 @@ func mustPass(b *testing.B, d *roamv1.Decision, err error) {
 // pipeline a gRPC Verify runs: decode, signature, registry lookups,
 // policy, decision log) for codes never seen before.
 func (w *benchWorld) benchOfflineUnique(b *testing.B) {
-	s := &supply{w: w, b: b}
+	s := newSupply(w, b)
 	p := w.host.node.Pipeline()
 	ctx := b.Context()
 	b.ReportAllocs()
@@ -182,6 +196,7 @@ func benchRawECDSAParallel(b *testing.B) {
 func (w *benchWorld) benchOfflineUniqueParallel(b *testing.B) {
 	pop := w.zipfCodes(b)
 	useCache(w.host.node, roamjws.NewCache(0))
+	runtime.GC()
 	var next atomic.Int64
 	p := w.host.node.Pipeline()
 	ctx := b.Context()
@@ -206,7 +221,7 @@ func (w *benchWorld) benchOfflineUniqueParallel(b *testing.B) {
 // benchGRPCUnique is the same over the RecognitionService Verify RPC on
 // loopback (TLS, one client connection).
 func (w *benchWorld) benchGRPCUnique(b *testing.B) {
-	s := &supply{w: w, b: b}
+	s := newSupply(w, b)
 	cl := roamv1.NewRecognitionServiceClient(w.host.cc())
 	ctx := b.Context()
 	b.ReportAllocs()
@@ -258,6 +273,7 @@ func (w *benchWorld) benchZipf(b *testing.B, cacheSize int, verify func(payload 
 		mustPass(b, d, err)
 	}
 	before := cache.Stats()
+	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -301,6 +317,7 @@ func (w *benchWorld) benchOfflineHit(b *testing.B) {
 	code := w.codes(b, 1)[0]
 	useCache(w.host.node, roamjws.NewCache(0))
 	verify := w.offlineVerify(b.Context())
+	runtime.GC()
 	b.ReportAllocs()
 	for b.Loop() {
 		d, err := verify(code)
