@@ -12,9 +12,11 @@ import (
 
 // MaxBatch is the most agreements one ProposeAgreements or AcceptAgreements
 // command may carry: a province onboarding with every other of about 400
-// prefecture-level jurisdictions fits (issue 6 §5), in well under
-// MaxCommandBytes.
-const MaxBatch = 1024
+// prefecture-level jurisdictions fits (issue 6 §5). 512 proposals with
+// full terms (window, two colours, a maximum age) sign to about 45 KB,
+// under MaxCommandBytes with room for a second signature
+// (TestAttack2MaxBatchFitsCommandCap).
+const MaxBatch = 512
 
 // ErrBatch wraps a batch refused as a whole: empty, too large, or naming
 // one agreement twice. An item's own refusal wraps that item's error.
@@ -95,7 +97,7 @@ func (s *state) authorizeBatch(m proto.Message, sg signers) error {
 	t := itemType(m)
 	for i, it := range items {
 		if err := s.authorize(t, it, sg); err != nil {
-			return fmt.Errorf("item %d (%s): %w", i, itemID(it), err)
+			return fmt.Errorf("item %d (%s): %w; no agreement in the batch changed", i, itemID(it), err)
 		}
 	}
 	return nil

@@ -2227,7 +2227,7 @@ func (x *AcceptAgreement) GetAt() int64 {
 // recognised by) hundreds of jurisdictions at once, and at city scale
 // (400 jurisdictions, 160,000 agreements) one signature per pair makes a
 // registry that takes minutes to restore (issue 6 §5). Each proposal is
-// authorised and checked exactly as a ProposeAgreement; at most 1024, each
+// authorised and checked exactly as a ProposeAgreement; at most 512, each
 // for a different agreement.
 type ProposeAgreements struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2274,7 +2274,7 @@ func (x *ProposeAgreements) GetProposals() []*ProposeAgreement {
 }
 
 // AcceptAgreements accepts many proposals in one signed command, all or
-// none, each exactly as an AcceptAgreement; at most 1024, each for a
+// none, each exactly as an AcceptAgreement; at most 512, each for a
 // different agreement.
 type AcceptAgreements struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
