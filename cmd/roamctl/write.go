@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,7 @@ func newAgreementCmd(g *globals) *cobra.Command {
 		Short: "Propose host ← issuer (the other party must accept); several hosts or issuers sign one batch",
 		Long: `propose signs one ProposeAgreement. With several --host or --issuer values
 (repeated or comma-separated) it signs every host ← issuer pair of them, with
-the same terms, in one ProposeAgreements command (at most 1024 pairs), all
+the same terms, in one ProposeAgreements command (at most 512 pairs), all
 or none: --as is then the one party every pair shares.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,6 +57,7 @@ or none: --as is then the one party every pair shares.`,
 			if err != nil {
 				return err
 			}
+			hosts, issuers = slices.Compact(slices.Sorted(slices.Values(hosts))), slices.Compact(slices.Sorted(slices.Values(issuers)))
 			var ps []*roamv1.ProposeAgreement
 			for _, host := range hosts {
 				for _, issuer := range issuers {
@@ -71,6 +73,14 @@ or none: --as is then the one party every pair shares.`,
 						p.EffectiveUntil = u.Unix()
 					}
 					ps = append(ps, p)
+				}
+			}
+			if len(ps) == 0 {
+				return fmt.Errorf("no pair to propose: every host is its own issuer (a jurisdiction recognises its own codes without an agreement)")
+			}
+			for _, p := range ps {
+				if as != p.GetHost() && as != p.GetIssuer() {
+					return fmt.Errorf("--as %s is not a party to %s; every pair of one batch must include it", as, registry.AgreementID(p.GetHost(), p.GetIssuer()))
 				}
 			}
 			var msg proto.Message = ps[0]
