@@ -23,6 +23,7 @@ func (n *Node) trackLeaderContact() {
 	defer t.Stop()
 	for {
 		n.sampleLeaderContact()
+		n.updateHealth()
 		select {
 		case <-n.stop:
 			return

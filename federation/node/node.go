@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -105,6 +106,10 @@ type Node struct {
 	issuer   *issuance.Issuer
 	native   adapters.Native
 	pipe     *recognition.Pipeline
+	// health is the gRPC health service (health.go); lastHealth the
+	// status it last reported.
+	health     *health.Server
+	lastHealth atomic.Int32
 	// verifyCache is the verified-code cache, nil when disabled.
 	verifyCache *roamjws.Cache
 	tp          trace.TracerProvider
@@ -309,6 +314,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		grpc.ChainStreamInterceptor(recoverStream(n.log), limiter.Stream()),
 	)...)
 	registerServices(n)
+	registerHealth(n)
 	if err := n.startAdmin(); err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
 	}
@@ -483,6 +489,9 @@ func (n *Node) close(snapshot bool) error {
 	n.closed = true
 	close(n.stop)
 	n.closeMu.Unlock()
+	if n.health != nil {
+		n.health.Shutdown() // NOT_SERVING for every service, for clients still watching
+	}
 	if n.grpc != nil {
 		n.grpc.Stop()
 	}

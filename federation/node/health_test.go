@@ -1,0 +1,96 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/roam-federation/roam/federation/admin"
+	"github.com/roam-federation/roam/federation/clock"
+	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
+)
+
+// TestHealth: a ready node reports SERVING on the gRPC health service for
+// the server and each roam service, answers /healthz and /readyz with 200,
+// and registers server reflection (issue 7 §1).
+func TestHealth(t *testing.T) {
+	kr, err := admin.NewKeyring(2, 1, "330000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := kr.Genesis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Jurisdiction: "330000", DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Bootstrap: true,
+		Backend: Backend{URL: "http://127.0.0.1:1"}, AdminListen: "127.0.0.1:0"}
+	n, err := Start(context.Background(), cfg, Options{Clock: clock.NewSim(time.Date(2020, 2, 26, 8, 0, 0, 0, clock.CST)), Logger: quietLogger(), RaftLogLevel: "off", Genesis: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	for _, svc := range []string{"", roamv1.RecognitionService_ServiceDesc.ServiceName, roamv1.RegistryService_ServiceDesc.ServiceName} {
+		var st healthpb.HealthCheckResponse_ServingStatus
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+			if err != nil {
+				t.Fatalf("health %q: %v", svc, err)
+			}
+			if st = r.GetStatus(); st == healthpb.HealthCheckResponse_SERVING {
+				break
+			}
+		}
+		if st != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q = %v, want SERVING", svc, st)
+		}
+	}
+	cl := &http.Client{Timeout: 5 * time.Second}
+	defer cl.CloseIdleConnections()
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
+		resp, err := cl.Get("http://" + n.AdminAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != want {
+			t.Errorf("GET %s = %d %q, want 200 %q", path, resp.StatusCode, body, want)
+		}
+	}
+	if _, ok := n.grpc.GetServiceInfo()["grpc.reflection.v1.ServerReflection"]; !ok {
+		t.Error("server reflection is not registered")
+	}
+}
+
+// TestReadinessReasons: a node that has not registered, or whose
+// registration failed, is not ready, and says why.
+func TestReadinessReasons(t *testing.T) {
+	pending := &Node{ready: make(chan struct{}), cfg: &Config{MaxStaleness: time.Hour}}
+	if ok, why := pending.readiness(); ok || !strings.Contains(why, "registering") {
+		t.Errorf("registering node: ready=%v %q", ok, why)
+	}
+	failed := &Node{ready: make(chan struct{}), cfg: &Config{MaxStaleness: time.Hour}, readyErr: errors.New("no leader")}
+	close(failed.ready)
+	if ok, why := failed.readiness(); ok || !strings.Contains(why, "no leader") {
+		t.Errorf("failed node: ready=%v %q", ok, why)
+	}
+}
