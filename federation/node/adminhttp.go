@@ -36,6 +36,7 @@ func (n *Node) startAdmin() error {
 		}
 		fmt.Fprintln(w, why)
 	})
+	mux.Handle("GET /metrics", n.metrics.Handler)
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

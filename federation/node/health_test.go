@@ -76,6 +76,30 @@ func TestHealth(t *testing.T) {
 			t.Errorf("GET %s = %d %q, want 200 %q", path, resp.StatusCode, body, want)
 		}
 	}
+	// Metrics: a decision (a REJECT will do) and a gRPC call later, every
+	// family is on /metrics.
+	if _, err := roamv1.NewRecognitionServiceClient(conn).Verify(ctx, &roamv1.VerifyRequest{Payload: []byte("roam:not-a-code"), Checkpoint: "metro"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cl.Get("http://" + n.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, family := range []string{
+		`roam_verifications_total{`, `outcome="REJECT"`, `roam_verify_duration_seconds_bucket{`,
+		`roam_raft_state{`, `roam_raft_term{`, `roam_raft_commit_index{`, `roam_raft_applied_index{`, `roam_raft_last_contact_seconds{`,
+		`roam_registry_entries{`, `kind="jurisdictions"`, `roam_verify_cache_hits_total{`, `roam_verify_cache_misses_total{`,
+		`rpc_server_call_duration_seconds_bucket{`,
+	} {
+		if !strings.Contains(string(body), family) {
+			t.Errorf("/metrics lacks %s", family)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
 	if _, ok := n.grpc.GetServiceInfo()["grpc.reflection.v1.ServerReflection"]; !ok {
 		t.Error("server reflection is not registered")
 	}

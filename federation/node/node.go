@@ -106,6 +106,8 @@ type Node struct {
 	issuer   *issuance.Issuer
 	native   adapters.Native
 	pipe     *recognition.Pipeline
+	// metrics is the OpenTelemetry meter provider behind /metrics.
+	metrics *telemetry.Metrics
 	// health is the gRPC health service (health.go); lastHealth the
 	// status it last reported.
 	health     *health.Server
@@ -253,7 +255,10 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if n.dlog, err = decisionlog.Open(filepath.Join(cfg.DataDir, "decisions.db"), n.clock, cfg.DecisionRetention); err != nil {
 		return nil, err
 	}
-	dialOpts := []grpc.DialOption{telemetry.DialOption(n.tp)}
+	if n.metrics, err = telemetry.NewMetrics("roamd", cfg.NodeID); err != nil {
+		return nil, err
+	}
+	dialOpts := []grpc.DialOption{telemetry.DialOption(n.tp, n.metrics.Provider)}
 	if peerCreds != nil {
 		dialOpts = append(dialOpts, grpc.WithTransportCredentials(peerCreds))
 	}
@@ -297,7 +302,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	// per-caller rate limits, and a deadline on every unary handler.
 	limiter := newRateLimiter(cfg.RateLimit)
 	n.grpc = grpc.NewServer(append(srvOpts,
-		telemetry.ServerOption(n.tp),
+		telemetry.ServerOption(n.tp, n.metrics.Provider),
 		grpc.MaxRecvMsgSize(peering.MaxMessageBytes),
 		grpc.MaxSendMsgSize(peering.MaxResponseBytes),
 		grpc.ConnectionTimeout(10*time.Second),
@@ -315,6 +320,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	)...)
 	registerServices(n)
 	registerHealth(n)
+	if err := n.startMetrics(); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	if err := n.startAdmin(); err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
 	}
@@ -527,6 +535,9 @@ func (n *Node) close(snapshot bool) error {
 	}
 	if n.pool != nil {
 		errs = append(errs, n.pool.Close())
+	}
+	if n.metrics != nil {
+		errs = append(errs, n.metrics.Provider.Shutdown(context.Background()))
 	}
 	if n.tpStop != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

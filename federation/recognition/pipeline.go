@@ -56,6 +56,9 @@ type Pipeline struct {
 	// leader), and whether it has caught up with a leader since it
 	// started. Nil means always fresh (tests, offline tools).
 	Freshness func() (staleness time.Duration, caughtUp bool)
+	// Observe, when set, is told every decision and how long it took
+	// (metrics: issue 7 §1).
+	Observe func(ctx context.Context, d *roamv1.Decision, elapsed time.Duration)
 	// MaxStaleness is the staleness above which every decision that needs
 	// the registry is UNDECIDED with registry_stale (issue 5 §3). A
 	// replica that has not caught up since start is always too stale.
@@ -112,6 +115,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	if !policies.ValidCheckpoint(req.Checkpoint) {
 		return nil, nil, fmt.Errorf("%w: checkpoint %q is not one of %v", ErrBadRequest, req.Checkpoint, policies.Checkpoints())
 	}
+	began := time.Now()
 	now := p.Clock.Now()
 	if req.At.IsZero() {
 		req.At = now
@@ -154,6 +158,9 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		}
 		span.SetAttributes(attribute.String("roam.outcome", o.String()))
 		p.logDecision(ctx, req, d)
+		if p.Observe != nil {
+			p.Observe(ctx, d, time.Since(began))
+		}
 		return d, stages, nil
 	}
 	fail := func(o roamv1.Outcome, err error) (*roamv1.Decision, []*roamv1.Stage, error) {

@@ -151,6 +151,23 @@ func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
 }
 
 // AppliedIndex is the index of the last log entry applied to this replica.
+// Sizes are the registry's entry counts, for metrics: cheap (no copy).
+type Sizes struct {
+	Jurisdictions, Keys, Agreements, Members, AdminKeys, RevokedCodes, AuditRecords int
+}
+
+// Sizes counts the registry's entries under the read lock.
+func (f *FSM) Sizes() Sizes {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	z := Sizes{Jurisdictions: len(f.st.jurisdictions), Keys: len(f.st.keys), Agreements: len(f.st.agreements),
+		Members: len(f.st.members), AdminKeys: len(f.st.admins), AuditRecords: f.st.audit.count()}
+	for _, r := range f.st.revoked {
+		z.RevokedCodes += len(r)
+	}
+	return z
+}
+
 func (f *FSM) AppliedIndex() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
