@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -12,6 +14,13 @@ import (
 	"github.com/roam-federation/roam/federation/recognition"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
+
+// labelKey is one combination of verification labels.
+type labelKey struct{ host, issuer, format, outcome string }
+
+// maxLabelSets bounds the cached label sets (400 issuers × 5 formats × 6
+// outcomes fit); beyond it they are built per decision.
+const maxLabelSets = 16384
 
 // startMetrics makes the node's instruments (issue 7 §1), exported for
 // Prometheus on the admin listener's /metrics:
@@ -39,11 +48,27 @@ func (n *Node) startMetrics() error {
 	if err != nil {
 		return err
 	}
+	// A rejected code's issuer is only what it claims: label it only when
+	// it is a registered jurisdiction, so junk cannot make series. The
+	// label sets are built once per combination (at most maxLabelSets).
+	var sets sync.Map // labelKey → metric.MeasurementOption
+	var nsets atomic.Int64
 	n.pipe.Observe = func(ctx context.Context, d *roamv1.Decision, elapsed time.Duration) {
-		attrs := metric.WithAttributes(attribute.String("host", d.GetHost()), attribute.String("issuer", d.GetIssuer()),
-			attribute.String("format", d.GetFormat()), attribute.String("outcome", recognition.OutcomeName(d.GetOutcome())))
-		verifications.Add(ctx, 1, attrs)
-		latency.Record(ctx, elapsed.Seconds(), attrs)
+		k := labelKey{host: d.GetHost(), issuer: d.GetIssuer(), format: d.GetFormat(), outcome: recognition.OutcomeName(d.GetOutcome())}
+		if k.issuer != "" && !n.fsm.HasJurisdiction(k.issuer) {
+			k.issuer = "unregistered"
+		}
+		opt, ok := sets.Load(k)
+		if !ok {
+			opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("host", k.host), attribute.String("issuer", k.issuer),
+				attribute.String("format", k.format), attribute.String("outcome", k.outcome)))
+			if nsets.Add(1) <= maxLabelSets {
+				sets.Store(k, opt)
+			}
+		}
+		o := opt.(metric.MeasurementOption)
+		verifications.Add(ctx, 1, o)
+		latency.Record(ctx, elapsed.Seconds(), o)
 	}
 
 	var errs []error

@@ -151,6 +151,15 @@ func (s *state) apply(l *raft.Log) (*roamv1.AuditRecord, string, error) {
 }
 
 // AppliedIndex is the index of the last log entry applied to this replica.
+// HasJurisdiction reports whether id is a registered jurisdiction, without
+// copying it.
+func (f *FSM) HasJurisdiction(id string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, ok := f.st.jurisdictions[id]
+	return ok
+}
+
 // Sizes are the registry's entry counts, for metrics: cheap (no copy).
 type Sizes struct {
 	Jurisdictions, Keys, Agreements, Members, AdminKeys, RevokedCodes, AuditRecords int
