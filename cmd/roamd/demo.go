@@ -49,7 +49,7 @@ with its reasons. Then it keeps serving for roamctl until Ctrl-C.`,
 	f := cmd.Flags()
 	f.BoolVar(&opts.Once, "once", false, "exit after the journey instead of serving")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per journey step")
-	f.IntVar(&opts.BasePort, "base-port", 7400, "gRPC on base+10.., Raft on base+20.., backends on base+30..; 0 picks free ports")
+	f.IntVar(&opts.BasePort, "base-port", 7400, "gRPC on base+10.., Raft on base+20.., backends on base+30.., metrics and health on base+40..; 0 picks free ports")
 	f.StringVar(&opts.DataDir, "data-dir", "", "where the nodes keep their data (default: a fresh temporary dir, removed on exit)")
 	f.StringVar(&opts.LogLevel, "log-level", "error", "node log level: debug, info, warn or error (logs go to stderr)")
 	return cmd
@@ -189,7 +189,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		if m.Voter {
 			role = "voter"
 		}
-		say("  node %s %-9s %-9s gRPC %s  backend %s", id, m.Name, role, m.node.GRPCAddr(), m.simURL)
+		say("  node %s %-9s %-9s gRPC %s  backend %s  metrics http://%s/metrics", id, m.Name, role, m.node.GRPCAddr(), m.simURL, m.node.AdminAddr())
 	}
 
 	j := &journey{c: c, out: out, json: o.JSON}
