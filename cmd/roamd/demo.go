@@ -60,6 +60,8 @@ type demoOptions struct {
 	BasePort   int
 	DataDir    string
 	LogLevel   string
+	// LogOutput receives the nodes' JSON log lines (stderr when nil).
+	LogOutput io.Writer
 }
 
 // cst builds a 2020 date-time in China Standard Time.
@@ -137,7 +139,7 @@ type journey struct {
 }
 
 func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
-	log, err := newLogger(o.LogLevel)
+	log, err := newLogger(o.LogOutput, o.LogLevel)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/roam-federation/roam/adapters/provsim"
 )
 
 // TestDemoJourney runs `roamd demo --once --json` in-process on free ports
@@ -68,4 +72,62 @@ func TestDemoJourney(t *testing.T) {
 	if i != len(want) {
 		t.Fatalf("got %d steps, want %d", i, len(want))
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the nodes' concurrent loggers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// TestDemoLogsNoPersonalData plays the whole journey with every node
+// logging at debug level and checks that no log line carries a resident's
+// ID number, name or address, or a presented code (issue 7 §1; DESIGN.md
+// §4 step 6: a decision is logged with the code's hash only), and that
+// every line is JSON.
+func TestDemoLogsNoPersonalData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	var logs lockedBuffer
+	if err := runDemo(ctx, &out, demoOptions{Once: true, JSON: true, BasePort: 0, LogLevel: "debug", LogOutput: &logs}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	var secrets []string
+	for _, r := range []provsim.Enrolment{resGreen, resYellow, resTurns, resRed, resBeijing} {
+		secrets = append(secrets, r.IDNumber, r.Name, r.Address)
+	}
+	secrets = append(secrets, "roam:eyJ")
+	lines, decisions := 0, 0
+	sc := bufio.NewScanner(bytes.NewReader(logs.b.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		lines++
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %d is not JSON: %q", lines, line)
+		}
+		if rec["msg"] == "decision" {
+			decisions++
+		}
+		for _, s := range secrets {
+			if strings.Contains(line, s) {
+				t.Errorf("log line %d carries %q: %s", lines, s, line)
+			}
+		}
+	}
+	if decisions == 0 {
+		t.Fatalf("no decision lines among %d debug log lines: the test would prove nothing", lines)
+	}
+	t.Logf("%d log lines, %d decisions, none with personal data", lines, decisions)
 }

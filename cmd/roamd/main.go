@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/roam-federation/roam/adapters/provsim"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/node"
+	"github.com/roam-federation/roam/federation/telemetry"
 )
 
 func main() {
@@ -40,12 +42,17 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-func newLogger(level string) (*slog.Logger, error) {
+// newLogger is roamd's process log: JSON lines on w (stderr when nil),
+// with trace_id and span_id on records logged inside a traced call.
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	if w == nil {
+		w = os.Stderr
+	}
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))), nil
 }
 
 func newServe() *cobra.Command {
@@ -59,7 +66,7 @@ func newServe() *cobra.Command {
 			if cfgPath == "" {
 				return errors.New("--config is required (see deploy/configs/)")
 			}
-			log, err := newLogger(level)
+			log, err := newLogger(nil, level)
 			if err != nil {
 				return err
 			}
