@@ -217,6 +217,21 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) error {
 	}
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
+	// Before issuing anything (seconds for thousands of codes): --addr
+	// answers, and takes every --host and --checkpoint. A junk payload is
+	// a REJECT there, not an error.
+	probeHosts := o.hosts
+	if len(probeHosts) == 0 {
+		probeHosts = []string{""}
+	}
+	for _, h := range probeHosts {
+		pctx, cancel := context.WithTimeout(ctx, g.timeout)
+		_, err := roamv1.NewRecognitionServiceClient(conns[0]).Verify(pctx, &roamv1.VerifyRequest{Payload: []byte("roam:bench-probe"), Host: h, Checkpoint: o.checkpoint})
+		cancel()
+		if err != nil && status.Code(err) != codes.ResourceExhausted {
+			return fmt.Errorf("verify at --addr %s: %s", g.addr, describe(err))
+		}
+	}
 	codeList, residents, notes, err := issueCodes(ctx, roamv1.NewIssuanceServiceClient(issueConn), o, g.timeout, stderr)
 	if err != nil {
 		return err

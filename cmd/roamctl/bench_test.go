@@ -52,7 +52,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{"blank resident", []string{"--count", "5", "--resident", ""}, "--resident is blank"},
 		{"empty checkpoint", []string{"--count", "5", "--checkpoint", ""}, "--checkpoint is empty"},
 		{"issue addr without port", []string{"--count", "5", "--issue-addr", "127.0.0.1"}, "--issue-addr 127.0.0.1: missing port"},
-		{"unreachable node", []string{"--count", "5"}, "issue a code at --issue-addr 127.0.0.1:1: Unavailable"},
+		// Checked before any code is issued.
+		{"unreachable node", []string{"--count", "5"}, "verify at --addr 127.0.0.1:1: Unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
