@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -31,7 +32,9 @@ func newAgreementCmd(g *globals) *cobra.Command {
 		Long: `propose signs one ProposeAgreement. With several --host or --issuer values
 (repeated or comma-separated) it signs every host ← issuer pair of them, with
 the same terms, in one ProposeAgreements command (at most 512 pairs), all
-or none: --as is then the one party every pair shares.`,
+or none: --as is then the one party every pair shares. Repeated ids count
+once, and a jurisdiction is not paired with itself (it recognises its own
+codes), so --host A,B,C --issuer A,B,C proposes every pair among them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(hosts) == 0 {
@@ -56,6 +59,11 @@ or none: --as is then the one party every pair shares.`,
 			u, err := parseTime("until", until)
 			if err != nil {
 				return err
+			}
+			for _, v := range append(slices.Clone(hosts), issuers...) {
+				if strings.TrimSpace(v) == "" {
+					return fmt.Errorf("--host and --issuer take jurisdiction ids (comma-separated or repeated); got an empty one")
+				}
 			}
 			hosts, issuers = slices.Compact(slices.Sorted(slices.Values(hosts))), slices.Compact(slices.Sorted(slices.Values(issuers)))
 			var ps []*roamv1.ProposeAgreement
@@ -98,7 +106,19 @@ or none: --as is then the one party every pair shares.`,
 				for i, p := range ps {
 					ids[i] = registry.AgreementID(p.GetHost(), p.GetIssuer())
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "agreement %s proposed by %s; the other party accepts with: roamctl agreement accept %s --as <its id>\n", strings.Join(ids, ", "), as, strings.Join(ids, " "))
+				// Each other party accepts its own: one command per party.
+				byParty := map[string][]string{}
+				for i, p := range ps {
+					other := p.GetIssuer()
+					if as == other {
+						other = p.GetHost()
+					}
+					byParty[other] = append(byParty[other], ids[i])
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "agreement %s proposed by %s; the other party accepts:\n", strings.Join(ids, ", "), as)
+				for _, other := range slices.Sorted(maps.Keys(byParty)) {
+					fmt.Fprintf(cmd.OutOrStdout(), "  roamctl agreement accept %s --as %s\n", strings.Join(byParty[other], " "), other)
+				}
 			}
 			return nil
 		},
