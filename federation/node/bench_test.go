@@ -360,7 +360,7 @@ const perfRounds = 3
 // P-256 verification (issue 6 §1-2). Ratios within one run are what to
 // compare on a shared machine; ns/op moves with load.
 //
-//	ROAM_PERF=1 go test ./federation/node -run TestPerfReport -v -timeout 30m
+//	ROAM_PERF=1 go test ./federation/node -run TestPerfReport -v -timeout 60m
 func TestPerfReport(t *testing.T) {
 	if os.Getenv("ROAM_PERF") == "" {
 		t.Skip("set ROAM_PERF=1 to run the performance report (a few minutes)")
