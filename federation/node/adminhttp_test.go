@@ -14,14 +14,6 @@ import (
 // TestAdminPprof: pprof is on the admin listener only when asked for
 // (issue 6 §6), and a node without admin_listen opens no such port.
 func TestAdminPprof(t *testing.T) {
-	kr, err := admin.NewKeyring(2, 1, "330000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kr.Genesis()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name        string
 		listen      string
@@ -33,13 +25,7 @@ func TestAdminPprof(t *testing.T) {
 		{"pprof on", "127.0.0.1:0", true, http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := &Config{Jurisdiction: "330000", DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Bootstrap: true,
-				Backend: Backend{URL: "http://127.0.0.1:1"}, AdminListen: tc.listen, Pprof: tc.pprof}
-			n, err := Start(context.Background(), cfg, Options{Clock: clock.NewSim(time.Date(2020, 2, 26, 8, 0, 0, 0, clock.CST)), Logger: quietLogger(), RaftLogLevel: "off", Genesis: g})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
+			n := startSoloNode(t, func(c *Config) { c.AdminListen, c.Pprof = tc.listen, tc.pprof })
 			if tc.wantProfile == 0 {
 				if n.AdminAddr() != "" {
 					t.Fatalf("admin listener at %s without admin_listen", n.AdminAddr())
@@ -59,4 +45,30 @@ func TestAdminPprof(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startSoloNode starts a one-node cluster of 330000 bootstrapped from a
+// fresh genesis, on free loopback ports without TLS, after edit has
+// adjusted its config; the node is closed when the test ends.
+func startSoloNode(t *testing.T, edit func(*Config)) *Node {
+	t.Helper()
+	kr, err := admin.NewKeyring(2, 1, "330000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := kr.Genesis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Jurisdiction: "330000", DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Bootstrap: true,
+		Backend: Backend{URL: "http://127.0.0.1:1"}}
+	if edit != nil {
+		edit(cfg)
+	}
+	n, err := Start(context.Background(), cfg, Options{Clock: clock.NewSim(time.Date(2020, 2, 26, 8, 0, 0, 0, clock.CST)), Logger: quietLogger(), RaftLogLevel: "off", Genesis: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
 }

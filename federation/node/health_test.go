@@ -14,8 +14,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/roam-federation/roam/federation/admin"
-	"github.com/roam-federation/roam/federation/clock"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -23,21 +21,7 @@ import (
 // the server and each roam service, answers /healthz and /readyz with 200,
 // and registers server reflection (issue 7 §1).
 func TestHealth(t *testing.T) {
-	kr, err := admin.NewKeyring(2, 1, "330000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kr.Genesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{Jurisdiction: "330000", DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Bootstrap: true,
-		Backend: Backend{URL: "http://127.0.0.1:1"}, AdminListen: "127.0.0.1:0"}
-	n, err := Start(context.Background(), cfg, Options{Clock: clock.NewSim(time.Date(2020, 2, 26, 8, 0, 0, 0, clock.CST)), Logger: quietLogger(), RaftLogLevel: "off", Genesis: g})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := startSoloNode(t, func(c *Config) { c.AdminListen = "127.0.0.1:0" })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := n.WaitReady(ctx); err != nil {

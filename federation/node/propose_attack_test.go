@@ -12,8 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/roam-federation/roam/federation/admin"
-	"github.com/roam-federation/roam/federation/clock"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -23,21 +21,7 @@ import (
 // in memory after the call is refused (the process-wide JWS header memo
 // once kept it: ~1.4 MB per call, ~11 GB for a full memo).
 func TestAttackProposeJunkHeaderPinsNothing(t *testing.T) {
-	kr, err := admin.NewKeyring(2, 1, "330000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := kr.Genesis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{Jurisdiction: "330000", DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Bootstrap: true,
-		Backend: Backend{URL: "http://127.0.0.1:1"}}
-	n, err := Start(context.Background(), cfg, Options{Clock: clock.NewSim(time.Date(2020, 2, 26, 8, 0, 0, 0, clock.CST)), Logger: quietLogger(), RaftLogLevel: "off", Genesis: g})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := startSoloNode(t, nil)
 	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
