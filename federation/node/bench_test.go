@@ -36,9 +36,9 @@ import (
 // the raw benchmarks hash what ES256 over a code hashes.
 var signingInput = []byte(strings.Repeat("x", 420))
 
-// benchRawECDSA is crypto/ecdsa P-256 verification of a SHA-256 digest
-// over a code-sized signing input: ES256's whole cost.
-func benchRawECDSA(b *testing.B) {
+// rawECDSASignature is a fresh P-256 key and its ASN.1 signature over the
+// SHA-256 of signingInput.
+func rawECDSASignature(b *testing.B) (*ecdsa.PublicKey, []byte) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		b.Fatal(err)
@@ -48,10 +48,17 @@ func benchRawECDSA(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return &k.PublicKey, sig
+}
+
+// benchRawECDSA is crypto/ecdsa P-256 verification of a SHA-256 digest
+// over a code-sized signing input: ES256's whole cost.
+func benchRawECDSA(b *testing.B) {
+	pub, sig := rawECDSASignature(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		h := sha256.Sum256(signingInput)
-		if !ecdsa.VerifyASN1(&k.PublicKey, h[:], sig) {
+		if !ecdsa.VerifyASN1(pub, h[:], sig) {
 			b.Fatal("verify failed")
 		}
 	}
@@ -168,20 +175,12 @@ func (w *benchWorld) benchOfflineUnique(b *testing.B) {
 // benchRawECDSAParallel is benchRawECDSA on every core (GOMAXPROCS
 // goroutines): the machine's signature-verification throughput.
 func benchRawECDSAParallel(b *testing.B) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := sha256.Sum256(signingInput)
-	sig, err := ecdsa.SignASN1(rand.Reader, k, h[:])
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub, sig := rawECDSASignature(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			h := sha256.Sum256(signingInput)
-			if !ecdsa.VerifyASN1(&k.PublicKey, h[:], sig) {
+			if !ecdsa.VerifyASN1(pub, h[:], sig) {
 				b.Error("verify failed")
 				return
 			}
