@@ -136,6 +136,13 @@ type Config struct {
 	// (default off; roamd serve --pprof turns it on). Only with a loopback
 	// AdminListen.
 	Pprof bool `yaml:"pprof"`
+	// ConsoleListen is host:port of the web console (issue 7 §2): the
+	// checkpoint page at /checkpoint and the admin page at /admin, plain
+	// HTTP with no login (reading the registry is public within the
+	// federation; changes need an admin's signature, made in the browser).
+	// Put it behind TLS for anything but loopback: browsers offer the
+	// camera and WebCrypto only over HTTPS or on localhost. Empty: none.
+	ConsoleListen string `yaml:"console_listen"`
 }
 
 // VerifyCache is the verified-code cache: a code scanned again skips
@@ -551,6 +558,13 @@ func (c *Config) Validate() error {
 		}
 	} else if c.Pprof {
 		bad("pprof", "needs admin_listen (pprof is served on the admin listener, e.g. admin_listen: 127.0.0.1:7690)")
+	}
+	if c.ConsoleListen != "" {
+		if err := checkHostPort(c.ConsoleListen, 0); err != nil {
+			bad("console_listen", "%s", err)
+		} else if c.ConsoleListen == c.AdminListen && !strings.HasSuffix(c.ConsoleListen, ":0") {
+			bad("console_listen", "%s is also admin_listen; give the console its own port", c.ConsoleListen)
+		}
 	}
 	switch {
 	case c.VerifyCache.Entries < 0:

@@ -102,10 +102,13 @@ type Node struct {
 	// admin is the admin HTTP server on adminLis (adminhttp.go), if any.
 	admin    *http.Server
 	adminLis net.Listener
-	pool     *peering.Pool
-	issuer   *issuance.Issuer
-	native   adapters.Native
-	pipe     *recognition.Pipeline
+	// console is the web console's HTTP server on consoleLis (console.go).
+	console    *http.Server
+	consoleLis net.Listener
+	pool       *peering.Pool
+	issuer     *issuance.Issuer
+	native     adapters.Native
+	pipe       *recognition.Pipeline
 	// metrics is the OpenTelemetry meter provider behind /metrics.
 	metrics *telemetry.Metrics
 	// health is the gRPC health service (health.go); lastHealth the
@@ -326,6 +329,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	if err := n.startAdmin(); err != nil {
 		return nil, fmt.Errorf("admin_listen %s: %w", cfg.AdminListen, err)
 	}
+	if err := n.startConsole(); err != nil {
+		return nil, fmt.Errorf("console_listen %s: %w", cfg.ConsoleListen, err)
+	}
 	n.wg.Add(4)
 	go func() { defer n.wg.Done(); n.trackLeaderContact() }()
 	go func() { defer n.wg.Done(); _ = n.grpc.Serve(n.lis) }()
@@ -505,6 +511,9 @@ func (n *Node) close(snapshot bool) error {
 	}
 	if n.admin != nil {
 		n.admin.Close()
+	}
+	if n.console != nil {
+		n.console.Close()
 	}
 	n.wg.Wait()
 	var errs []error
