@@ -137,7 +137,9 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 			RaftListen: port(20, i), GRPCListen: port(10, i),
 			// /metrics, /healthz and /readyz (base+40..; loopback only).
 			AdminListen: port(40, i),
-			Voter:       &voter, Backend: node.Backend{URL: m.simURL},
+			// The web console: checkpoint and admin pages (issue 7 §2).
+			ConsoleListen: port(50, i),
+			Voter:         &voter, Backend: node.Backend{URL: m.simURL},
 			// The demo is a single-machine playground that `roamctl bench`
 			// drives from loopback: the default 100 calls/s per client IP
 			// would measure the limiter, not the node. The limiter stays in

@@ -49,7 +49,7 @@ with its reasons. Then it keeps serving for roamctl until Ctrl-C.`,
 	f := cmd.Flags()
 	f.BoolVar(&opts.Once, "once", false, "exit after the journey instead of serving")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per journey step")
-	f.IntVar(&opts.BasePort, "base-port", 7400, "gRPC on base+10.., Raft on base+20.., backends on base+30.., metrics and health on base+40..; 0 picks free ports")
+	f.IntVar(&opts.BasePort, "base-port", 7400, "gRPC on base+10.., Raft on base+20.., backends on base+30.., metrics and health on base+40.., web console on base+50..; 0 picks free ports")
 	f.StringVar(&opts.DataDir, "data-dir", "", "where the nodes keep their data (default: a fresh temporary dir, removed on exit)")
 	f.StringVar(&opts.LogLevel, "log-level", "error", "node log level: debug, info, warn or error (logs go to stderr)")
 	return cmd
@@ -62,6 +62,9 @@ type demoOptions struct {
 	LogLevel   string
 	// LogOutput receives the nodes' JSON log lines (stderr when nil).
 	LogOutput io.Writer
+	// serving, when set, is called with the running cluster once the
+	// journey is done and the demo keeps serving (tests drive it).
+	serving func(c *cluster, keysDir string)
 }
 
 // cst builds a 2020 date-time in China Standard Time.
@@ -191,7 +194,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		if m.Voter {
 			role = "voter"
 		}
-		say("  node %s %-9s %-9s gRPC %s  backend %s  metrics http://%s/metrics", id, m.Name, role, m.node.GRPCAddr(), m.simURL, m.node.AdminAddr())
+		say("  node %s %-9s %-9s gRPC %s  backend %s  metrics http://%s/metrics  console http://%s/", id, m.Name, role, m.node.GRPCAddr(), m.simURL, m.node.AdminAddr(), m.node.ConsoleAddr())
 	}
 
 	j := &journey{c: c, out: out, json: o.JSON}
@@ -211,7 +214,8 @@ The federation keeps serving (simulated clock now %s).
 Nodes speak mutual TLS with a throwaway CA; admin keys for every role are
 national-1..3.jwk and one <jurisdiction>.jwk per province:
   export ROAM_TLS_CA=%s KEYS=%s
-Try, in another terminal:
+Open the checkpoint page http://%s/checkpoint (Henan) and the agreement
+matrix http://%s/admin in a browser. Try, in another terminal:
   go run ./cmd/roamctl --addr %s cluster status
   go run ./cmd/roamctl --addr %s agreement matrix
   go run ./cmd/roamctl --addr %s code issue --resident %s --qr /tmp/roam.png
@@ -219,7 +223,10 @@ Try, in another terminal:
   go run ./cmd/roamctl --addr %s --admin-key $KEYS/410000.jwk agreement suspend 410000-330000 --as 410000
   go run ./cmd/roamctl --addr %s audit log
   go run ./cmd/roamctl --addr %s bench --issue-addr %s --duration 10s
-Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, hn, hn, zj, resYellow.IDNumber, hn, hn, hn, hn, zj)
+Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, c.members["410000"].node.ConsoleAddr(), c.members["410000"].node.ConsoleAddr(), hn, hn, zj, resYellow.IDNumber, hn, hn, hn, hn, zj)
+	if o.serving != nil {
+		o.serving(c, keys)
+	}
 	<-ctx.Done()
 	say("stopping.")
 	return nil
