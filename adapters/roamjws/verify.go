@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 
@@ -96,15 +98,21 @@ type header struct {
 // returns its claims. It applies DESIGN.md §4 rules 1–9 in order; every
 // failure is a *reason.Error.
 func (v *Verifier) Verify(payload []byte, at time.Time) (*adapters.Claims, error) {
-	return v.verify(payload, at, TypCode)
+	return v.verify(context.Background(), payload, at, TypCode)
+}
+
+// VerifyContext is Verify with spans for the decode and signature stages
+// when ctx carries a recording span.
+func (v *Verifier) VerifyContext(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+	return v.verify(ctx, payload, at, TypCode)
 }
 
 // VerifyStatus checks a status assertion (typ roam-status+jwt) as of at.
 func (v *Verifier) VerifyStatus(token []byte, at time.Time) (*adapters.Claims, error) {
-	return v.verify(token, at, TypStatus)
+	return v.verify(context.Background(), token, at, TypStatus)
 }
 
-func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims, error) {
+func (v *Verifier) verify(ctx context.Context, in []byte, at time.Time, typ string) (*adapters.Claims, error) {
 	// Rule 1: cap before any parsing; reject, never trim.
 	maxIn := v.MaxInput
 	if maxIn <= 0 {
@@ -142,28 +150,69 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 			cache.lru.Remove(sum) // another key under that kid: verify again
 		}
 	}
-	cj, err := ParseCompact(bytes.TrimPrefix(in, []byte(Prefix)), typ)
+	// Spans for the two stages only under a recording span (issue 7 §1):
+	// a verification traced end to end shows decode and signature apart.
+	recording := trace.SpanFromContext(ctx).IsRecording()
+	var sp trace.Span
+	if recording {
+		sp = startStage(ctx, "roamjws.decode")
+	}
+	cj, c, err := decodeToken(in, typ)
+	if recording {
+		endStage(sp, err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	pb := cj.Payload
-	if !utf8.Valid(pb) {
-		return nil, reason.New(reason.ClaimsInvalid, "claims are not valid UTF-8")
+	if recording {
+		sp = startStage(ctx, "roamjws.signature")
 	}
-	var c adapters.Claims
-	// Rule 9: strict JSON, duplicate keys and unknown claims rejected.
-	if err := decodeClaims(pb, &c); err != nil {
+	key, err := v.checkSignature(cj, &c)
+	if recording {
+		endStage(sp, err)
+	}
+	if err != nil {
 		return nil, err
 	}
+	if err := v.checkState(&c, cj.Kid, key, at, typ); err != nil {
+		return nil, err
+	}
+	if cache != nil {
+		cache.lru.Add(sum, &cached{claims: c, kid: cj.Kid, alg: key.Alg, pub: key.Raw})
+	}
+	return &c, nil
+}
+
+// decodeToken parses a compact JWS (rules 1-3, 9) and its claims, without
+// checking the signature.
+func decodeToken(in []byte, typ string) (_ *Compact, c adapters.Claims, _ error) {
+	cj, err := ParseCompact(bytes.TrimPrefix(in, []byte(Prefix)), typ)
+	if err != nil {
+		return nil, c, err
+	}
+	pb := cj.Payload
+	if !utf8.Valid(pb) {
+		return nil, c, reason.New(reason.ClaimsInvalid, "claims are not valid UTF-8")
+	}
+	// Rule 9: strict JSON, duplicate keys and unknown claims rejected.
+	if err := decodeClaims(pb, &c); err != nil {
+		return nil, c, err
+	}
 	if c.Issuer == "" {
-		return nil, reason.New(reason.ClaimsInvalid, "iss is required")
+		return nil, c, reason.New(reason.ClaimsInvalid, "iss is required")
 	}
 	for _, v := range []string{c.Issuer, c.CodeID, c.Subject, c.Display, string(c.Color), c.System} {
 		// encoding/json turns a lone surrogate escape (\ud800) into U+FFFD.
 		if strings.ContainsRune(v, utf8.RuneError) {
-			return nil, reason.New(reason.ClaimsInvalid, "a claim holds an invalid character (lone surrogate or U+FFFD)")
+			return nil, c, reason.New(reason.ClaimsInvalid, "a claim holds an invalid character (lone surrogate or U+FFFD)")
 		}
 	}
+	return cj, c, nil
+}
+
+// checkSignature finds cj's key in the registry, checks it belongs to the
+// claims' iss (rule 4) and verifies the signature with it (rules 5-6).
+func (v *Verifier) checkSignature(cj *Compact, c *adapters.Claims) (*Key, error) {
 	// Rule 4: the key must be registered to the token's iss.
 	key, ok := v.Keys.Key(cj.Kid)
 	if !ok {
@@ -175,13 +224,21 @@ func (v *Verifier) verify(in []byte, at time.Time, typ string) (*adapters.Claims
 	if err := cj.VerifyWith(key.Alg, key.Raw); err != nil {
 		return nil, err
 	}
-	if err := v.checkState(&c, cj.Kid, key, at, typ); err != nil {
-		return nil, err
+	return key, nil
+}
+
+// startStage starts a child span of ctx's span with the same provider.
+func startStage(ctx context.Context, name string) trace.Span {
+	_, s := trace.SpanFromContext(ctx).TracerProvider().Tracer("roam/roamjws").Start(ctx, name)
+	return s
+}
+
+// endStage records err's reason code on s and ends it.
+func endStage(s trace.Span, err error) {
+	if err != nil {
+		s.SetStatus(otelcodes.Error, string(reason.Of(err)))
 	}
-	if cache != nil {
-		cache.lru.Add(sum, &cached{claims: c, kid: cj.Kid, alg: key.Alg, pub: key.Raw})
-	}
-	return &c, nil
+	s.End()
 }
 
 // checkState applies the rules that depend on the registry and the clock,
@@ -461,8 +518,8 @@ func (Adapter) Detect(p []byte) bool {
 }
 
 // Decode verifies payload as of at; see Verifier.Verify.
-func (a Adapter) Decode(_ context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
-	return a.V.Verify(payload, at)
+func (a Adapter) Decode(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
+	return a.V.VerifyContext(ctx, payload, at)
 }
 
 // ClaimedIssuer returns the iss a roam code claims, without verifying

@@ -343,6 +343,9 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	}
 	// One trace spans host verify → issuer status query (issue 2 §8).
 	assertOneTrace(t, spans.Ended(), "recognition.Verify", "roam.v1.PeeringService/QueryStatus")
+	// ...and shows every stage apart (issue 7 §1).
+	assertTraceHas(t, spans.Ended(), "recognition.Verify", "roam.v1.RecognitionService/Verify", "roamjws.decode", "roamjws.signature",
+		"recognition.agreement", "recognition.live_status", "roam.v1.PeeringService/QueryStatus", "recognition.policy")
 
 	// The holder turns red; the next verification learns it from the issuer.
 	if _, err := admin.SetStatus(ctx, "330106198801011234", adapters.Red, "close contact"); err != nil {
@@ -485,6 +488,32 @@ func assertOneTrace(t *testing.T, spans []sdktrace.ReadOnlySpan, parent, child s
 		}
 	}
 	t.Fatalf("trace of %s has no server span %s; it has %v", parent, child, names)
+}
+
+// assertTraceHas checks that the trace of the last span named root holds a
+// span of every given name.
+func assertTraceHas(t *testing.T, spans []sdktrace.ReadOnlySpan, root string, names ...string) {
+	t.Helper()
+	var r sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.Name() == root {
+			r = s
+		}
+	}
+	if r == nil {
+		t.Fatalf("no %s span among %d", root, len(spans))
+	}
+	have := map[string]bool{}
+	for _, s := range spans {
+		if s.SpanContext().TraceID() == r.SpanContext().TraceID() {
+			have[s.Name()] = true
+		}
+	}
+	for _, n := range names {
+		if !have[n] {
+			t.Errorf("trace of %s has no %s span; it has %v", root, n, have)
+		}
+	}
 }
 
 // expectRaftRefused dials a Raft port with cfg and expects the server to
