@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -27,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/roam-federation/roam/federation/recognition"
+	"github.com/roam-federation/roam/policies"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -139,6 +139,8 @@ the request, or no call got a decision.`,
 	f.Float64Var(&o.zipfS, "zipf-s", 1.1, "Zipf exponent of repeat scans (> 1; larger: fewer codes take more of the scans)")
 	f.StringArrayVar(&o.hosts, "host", nil, "host jurisdiction to verify at; repeatable, round-robin (default: the node's own)")
 	f.StringVar(&o.checkpoint, "checkpoint", "metro", "checkpoint kind: metro, residential, intercity, workplace or venue")
+	_ = cmd.RegisterFlagCompletionFunc("checkpoint", cobra.FixedCompletions(policies.Checkpoints(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("workload", cobra.FixedCompletions([]string{"unique", "repeat", "mix"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -256,7 +258,7 @@ func runBench(cmd *cobra.Command, g *globals, o *benchOptions) error {
 	if g.json {
 		err = jsonOut(out, res)
 	} else {
-		err = res.render(out)
+		err = res.render(out, g.styler(cmd))
 	}
 	if err != nil {
 		return err
@@ -628,8 +630,8 @@ func (r *benchResult) addNotes() {
 	}
 }
 
-// render prints r as aligned tables.
-func (r *benchResult) render(w io.Writer) error {
+// render prints r as aligned tables, coloured by st.
+func (r *benchResult) render(w io.Writer, st styler) error {
 	hosts := "the node's own"
 	if len(r.Hosts) > 0 {
 		hosts = strings.Join(r.Hosts, ", ")
@@ -645,41 +647,42 @@ func (r *benchResult) render(w io.Writer) error {
 	case "mix":
 		workload += fmt.Sprintf(" (%g repeat, zipf s=%g)", r.RepeatRatio, r.ZipfS)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "node\t%s (codes from %s: %d codes of %d residents)\n", r.Addr, r.IssueAddr, r.Codes, r.Residents)
-	fmt.Fprintf(tw, "workload\t%s, %s, host %s, checkpoint %s\n", workload, load, hosts, r.Checkpoint)
-	fmt.Fprintf(tw, "requests\t%d\n", r.Requests)
-	fmt.Fprintf(tw, "duration\t%.2f s\n", r.DurationS)
-	fmt.Fprintf(tw, "throughput\t%.1f req/s\n", r.ThroughputRPS)
+	t := st.table(w).colorBy(stateSGR, 0)
+	t.row("node", fmt.Sprintf("%s (codes from %s: %d codes of %d residents)", r.Addr, r.IssueAddr, r.Codes, r.Residents))
+	t.row("workload", fmt.Sprintf("%s, %s, host %s, checkpoint %s", workload, load, hosts, r.Checkpoint))
+	t.row("requests", r.Requests)
+	t.row("duration", fmt.Sprintf("%.2f s", r.DurationS))
+	t.row("throughput", fmt.Sprintf("%.1f req/s", r.ThroughputRPS))
 	l := r.LatencyUS
 	for _, p := range []struct {
 		name string
 		us   int64
 	}{{"p50", l.P50}, {"p90", l.P90}, {"p99", l.P99}, {"p99.9", l.P999}, {"max", l.Max}} {
-		fmt.Fprintf(tw, "latency %s\t%d µs\n", p.name, p.us)
+		t.row("latency "+p.name, fmt.Sprintf("%d µs", p.us))
 	}
-	fmt.Fprintf(tw, "latency mean\t%.0f µs over %d decided calls\n", l.Mean, l.Count)
+	t.row("latency mean", fmt.Sprintf("%.0f µs over %d decided calls", l.Mean, l.Count))
 	if g := r.SendLagUS; g != nil {
-		fmt.Fprintf(tw, "send lag\tp50 %d µs, p99 %d µs, max %d µs behind schedule\n", g.P50, g.P99, g.Max)
+		t.row("send lag", fmt.Sprintf("p50 %d µs, p99 %d µs, max %d µs behind schedule", g.P50, g.P99, g.Max))
 	}
-	for _, t := range []struct {
+	for _, sec := range []struct {
 		title string
 		m     map[string]int64
 	}{{"OUTCOME", r.Outcomes}, {"ERROR (gRPC code)", r.Errors}} {
-		if len(t.m) == 0 {
+		if len(sec.m) == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "\n%s\tREQUESTS\tSHARE\n", t.title)
-		keys := slices.Collect(maps.Keys(t.m))
+		t.row()
+		t.header(sec.title, "REQUESTS", "SHARE")
+		keys := slices.Collect(maps.Keys(sec.m))
 		// Most frequent first, then by name.
 		slices.SortFunc(keys, func(a, b string) int {
-			return cmp.Or(cmp.Compare(t.m[b], t.m[a]), strings.Compare(a, b))
+			return cmp.Or(cmp.Compare(sec.m[b], sec.m[a]), strings.Compare(a, b))
 		})
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%d\t%.1f%%\n", k, t.m[k], 100*float64(t.m[k])/float64(max(r.Requests, 1)))
+			t.row(k, sec.m[k], fmt.Sprintf("%.1f%%", 100*float64(sec.m[k])/float64(max(r.Requests, 1))))
 		}
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(); err != nil {
 		return err
 	}
 	for _, n := range r.Notes {

@@ -23,7 +23,7 @@ import (
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/bench-report.golden and testdata/bench-report.json.golden")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata (bench-report*.golden, verify-*.golden)")
 
 // TestBenchFlagErrors: bad bench flags fail before anything is dialled
 // (nothing listens on 127.0.0.1:1); an unreachable node fails at once.
@@ -95,7 +95,7 @@ func TestBenchReportGolden(t *testing.T) {
 	}
 	r.addNotes()
 	var text, js bytes.Buffer
-	if err := r.render(&text); err != nil {
+	if err := r.render(&text, styler{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := jsonOut(&js, r); err != nil {

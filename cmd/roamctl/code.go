@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
@@ -16,6 +15,7 @@ import (
 	"github.com/roam-federation/roam/adapters/shc"
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/recognition"
+	"github.com/roam-federation/roam/policies"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
 
@@ -115,9 +115,15 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify [PAYLOAD] [--file F] [--host 410000] [--checkpoint intercity] [--at TIME]",
 		Short: "Ask a node for a decision on a presented code",
-		Long: `verify sends the code to the node at --addr and prints its decision: the
-outcome, every reason with its stable code, the agreement, the policy version
-and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
+		Long: `verify sends the code to the node at --addr and prints its decision as a
+banner: the outcome in English and Chinese (PASS 通行, QUARANTINE_7D 隔离7天,
+QUARANTINE_14D 隔离14天, TEST_REQUIRED 需核酸检测, REJECT 拒绝, UNDECIDED 无法判定;
+in colour on a terminal, see --color), every reason with its stable code, its
+Chinese and English title and the node's message, then the agreement, the
+policy version and the registry index it read. --json prints one object
+(outcome, reasons, host, issuer, color, agreement_id, policy_version,
+registry_index, evaluated_at, and stages with --explain) for scripts.
+PAYLOAD "-" or --file - reads standard input.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var payload string
@@ -151,14 +157,14 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 				}
 				creds := smartHealthCardFile([]byte(payload))
 				if creds == nil {
-					return verifyOffline(cmd.OutOrStdout(), t, []byte(payload), when, g.json, false)
+					return verifyOffline(cmd.OutOrStdout(), g.styler(cmd), t, []byte(payload), when, g.json, false)
 				}
 				// Every credential of the file is checked, not only the first.
 				for i, c := range creds {
 					if len(creds) > 1 && !g.json {
 						fmt.Fprintf(cmd.OutOrStdout(), "credential %d of %d:\n", i+1, len(creds))
 					}
-					if err := verifyOffline(cmd.OutOrStdout(), t, c, when, g.json, true); err != nil {
+					if err := verifyOffline(cmd.OutOrStdout(), g.styler(cmd), t, c, when, g.json, true); err != nil {
 						return err
 					}
 				}
@@ -227,14 +233,16 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 				}
 				return jsonOut(out, v)
 			}
-			printDecision(out, resp.GetDecision())
+			st := g.styler(cmd)
+			if err := writeDecision(out, resp.GetDecision(), st); err != nil {
+				return err
+			}
 			if explain {
-				tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-				fmt.Fprintln(tw, "STAGE\tOK\tREASON")
+				t := st.table(out, "STAGE", "OK", "REASON").colorBy(stateSGR, 1)
 				for _, s := range resp.GetStages() {
-					fmt.Fprintf(tw, "%s\t%v\t%s\n", s.GetName(), s.GetOk(), s.GetReason())
+					t.row(s.GetName(), s.GetOk(), s.GetReason())
 				}
-				return tw.Flush()
+				return t.flush()
 			}
 			return nil
 		},
@@ -243,6 +251,7 @@ and the registry index it read. PAYLOAD "-" or --file - reads standard input.`,
 	f.StringVar(&file, "file", "", "read the payload from this file (- for stdin)")
 	f.StringVar(&host, "host", "", "host jurisdiction (default: the node's own)")
 	f.StringVar(&checkpoint, "checkpoint", "intercity", "metro, residential, intercity, workplace or venue")
+	_ = cmd.RegisterFlagCompletionFunc("checkpoint", cobra.FixedCompletions(policies.Checkpoints(), cobra.ShellCompDirectiveNoFileComp))
 	f.StringVar(&at, "at", "", "decide as of this time (RFC 3339 or YYYY-MM-DD; default: the node's clock)")
 	f.BoolVar(&explain, "explain", false, "also print every pipeline stage")
 	f.StringVar(&imageFile, "image", "", "read the code from a QR photo (PNG or JPEG)")
@@ -287,22 +296,6 @@ func readCapped(r io.Reader) (string, error) {
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	return s, nil
-}
-
-func printDecision(out io.Writer, d *roamv1.Decision) {
-	issuer := d.GetIssuer()
-	if issuer == "" {
-		issuer = "?"
-	}
-	fmt.Fprintf(out, "%s  (%s ← %s, evaluated at %s)\n", recognition.OutcomeName(d.GetOutcome()), d.GetHost(), issuer, d.GetEvaluatedAt().AsTime().In(clock.CST).Format(time.RFC3339))
-	if d.GetAgreementId() != "" || d.GetPolicyVersion() != "" {
-		fmt.Fprintf(out, "  agreement %s, policy %s, registry index %d\n", dash(d.GetAgreementId()), dash(d.GetPolicyVersion()), d.GetRegistryIndex())
-	} else {
-		fmt.Fprintf(out, "  registry index %d\n", d.GetRegistryIndex())
-	}
-	for _, r := range d.GetReasons() {
-		fmt.Fprintf(out, "  %-20s %s\n", r.GetCode(), r.GetMessage())
-	}
 }
 
 func dash(s string) string {

@@ -4,9 +4,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,6 +68,10 @@ within --command-ttl (at most 24h) of signing.`,
 			}
 			if err := node.WriteSignedCommand(out, sc); err != nil {
 				return err
+			}
+			if g.json {
+				return jsonOut(cmd.OutOrStdout(), map[string]any{"command_id": id, "national_admins": len(pubs), "quorum": quorum,
+					"signatures": len(signers), "out": out, "valid_for_s": int64(ttl / time.Second)})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "genesis %s: %d national admin keys, quorum %d, %d signatures; written to %s (valid for %s)\n", id, len(pubs), quorum, len(signers), out, ttl)
 			return nil
@@ -177,18 +181,17 @@ func newAuditCmd(g *globals) *cobra.Command {
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), &roamv1.ListAuditResponse{Records: stripEntries(recs)})
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "INDEX\tAPPENDED (wall clock, UTC+8)\tCOMMAND\tSIGNER\tJURISDICTION\tRESULT\tDETAIL")
+			t := g.styler(cmd).table(cmd.OutOrStdout(), "INDEX", "APPENDED (wall clock, UTC+8)", "COMMAND", "SIGNER", "JURISDICTION", "RESULT", "DETAIL").colorBy(stateSGR, 5)
 			for _, r := range recs {
 				result, detail := "accepted", r.GetSummary()
 				if !r.GetAccepted() {
 					result, detail = "REJECTED", r.GetReason()
 				}
 				signer := strings.Join(shortKids(r.GetSigners()), ",")
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.GetIndex(), time.Unix(r.GetTime(), 0).In(clock.CST).Format("2006-01-02 15:04:05"),
+				t.row(r.GetIndex(), time.Unix(r.GetTime(), 0).In(clock.CST).Format("2006-01-02 15:04:05"),
 					commandName(r.GetType()), dash(signer), dash(strings.Join(r.GetSignerJurisdictions(), ",")), result, detail)
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	log.Flags().Uint64Var(&from, "from", 0, "only records after this index")
@@ -215,6 +218,10 @@ and also catches a log that was edited on disk.`,
 				if err != nil {
 					return err
 				}
+				if g.json {
+					return jsonOut(out, map[string]any{"ok": true, "snapshot_index": rep.SnapshotIndex, "snapshot_records": rep.SnapshotRecords,
+						"log_entries": rep.LogEntries, "replayed": rep.Replayed, "chain_head": hex.EncodeToString(rep.ChainHead)})
+				}
 				fmt.Fprintf(out, "ok: snapshot at index %d with %d audit records replayed, %d log entries checked, %d replayed after it; chain head %s\n",
 					rep.SnapshotIndex, rep.SnapshotRecords, rep.LogEntries, rep.Replayed, hex.EncodeToString(rep.ChainHead))
 				return nil
@@ -239,6 +246,9 @@ and also catches a log that was edited on disk.`,
 			}
 			if _, err := registry.VerifyAudit(recs, head); err != nil {
 				return err
+			}
+			if g.json {
+				return jsonOut(out, map[string]any{"ok": true, "records": len(recs), "chain_head": hex.EncodeToString(head)})
 			}
 			fmt.Fprintf(out, "ok: %d registry changes re-verified from genesis; chain head %s\n", len(recs), hex.EncodeToString(head))
 			return nil
@@ -300,17 +310,20 @@ func commandName(t roamv1.CommandType) string {
 	return strings.ToLower(strings.TrimPrefix(t.String(), "COMMAND_TYPE_"))
 }
 
-// matrix prints who recognises whom: rows hosts, columns issuers.
-func printMatrix(cmd *cobra.Command, st *roamv1.RegistrySnapshot) error {
-	var ids, cols []string
+// matrixOf computes who recognises whom: the host rows (every
+// jurisdiction but the national one, sorted), the issuer columns (the same
+// ids, then 000000) and cells[row][col], the agreement state ("active",
+// "suspended", …), "self", "hub" (both are hub members and no agreement of
+// their own) or "·" (none).
+func matrixOf(st *roamv1.RegistrySnapshot) (hosts, issuers []string, cells [][]string) {
 	for _, j := range st.GetJurisdictions() {
 		if j.GetId() != registry.National {
-			ids = append(ids, j.GetId())
+			hosts = append(hosts, j.GetId())
 		}
 	}
-	sort.Strings(ids)
+	sort.Strings(hosts)
 	// The national code (000000) is an issuer column only.
-	cols = append(append(cols, ids...), registry.National)
+	issuers = append(slices.Clone(hosts), registry.National)
 	cell := map[string]string{}
 	for _, a := range st.GetAgreements() {
 		cell[a.GetHost()+"<"+a.GetIssuer()] = word(a.GetState())
@@ -319,15 +332,9 @@ func printMatrix(cmd *cobra.Command, st *roamv1.RegistrySnapshot) error {
 	for _, h := range st.GetHubMembers() {
 		hub[h.GetJurisdiction()] = true
 	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 2, 2, ' ', 0)
-	fmt.Fprint(tw, "HOST ↓ ISSUER →")
-	for _, i := range cols {
-		fmt.Fprintf(tw, "\t%s", i)
-	}
-	fmt.Fprintln(tw)
-	for _, h := range ids {
-		fmt.Fprint(tw, h)
-		for _, i := range cols {
+	for _, h := range hosts {
+		row := make([]string, len(issuers))
+		for k, i := range issuers {
 			v := cell[h+"<"+i]
 			switch {
 			case h == i:
@@ -337,11 +344,43 @@ func printMatrix(cmd *cobra.Command, st *roamv1.RegistrySnapshot) error {
 			case v == "":
 				v = "·"
 			}
-			fmt.Fprintf(tw, "\t%s", v)
+			row[k] = v
 		}
-		fmt.Fprintln(tw)
+		cells = append(cells, row)
 	}
-	return tw.Flush()
+	return hosts, issuers, cells
+}
+
+// printMatrix prints the matrix as a table (rows hosts, columns issuers),
+// or with --json one object: registry_index, hosts, issuers and cells
+// (cells[i][j] is hosts[i] ← issuers[j]).
+func printMatrix(cmd *cobra.Command, g *globals, resp *roamv1.GetStateResponse) error {
+	hosts, issuers, cells := matrixOf(resp.GetRegistry())
+	out := cmd.OutOrStdout()
+	if g.json {
+		if cells == nil {
+			cells = [][]string{}
+		}
+		return jsonOut(out, struct {
+			RegistryIndex uint64     `json:"registry_index"`
+			Hosts         []string   `json:"hosts"`
+			Issuers       []string   `json:"issuers"`
+			Cells         [][]string `json:"cells"`
+		}{resp.GetAppliedIndex(), nonNil(hosts), issuers, cells})
+	}
+	cols := make([]int, len(issuers))
+	for i := range cols {
+		cols[i] = i + 1
+	}
+	t := g.styler(cmd).table(out, append([]string{"HOST ↓ ISSUER →"}, issuers...)...).colorBy(stateSGR, cols...)
+	for i, h := range hosts {
+		row := []any{h}
+		for _, c := range cells[i] {
+			row = append(row, c)
+		}
+		t.row(row...)
+	}
+	return t.flush()
 }
 
 func newMatrixCmd(g *globals) *cobra.Command {
@@ -354,9 +393,17 @@ func newMatrixCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printMatrix(cmd, resp.GetRegistry())
+			return printMatrix(cmd, g, resp)
 		},
 	}
+}
+
+// nonNil makes a nil list print as [] in JSON.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func newImposeCmd(g *globals) *cobra.Command {
@@ -440,6 +487,9 @@ func newClusterJoinCmds(g *globals) []*cobra.Command {
 			if err != nil {
 				return err
 			}
+			if g.json {
+				return jsonOut(cmd.OutOrStdout(), map[string]any{"node_id": m.GetMember().GetNodeId(), "voter": m.GetMember().GetVoter(), "index": resp.GetIndex()})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "node %s joined; member record committed at index %d\n", m.GetMember().GetNodeId(), resp.GetIndex())
 			return nil
 		},
@@ -466,6 +516,9 @@ func newClusterJoinCmds(g *globals) []*cobra.Command {
 			if err := node.WriteSignedCommand(out, sc); err != nil {
 				return err
 			}
+			if g.json {
+				return jsonOut(cmd.OutOrStdout(), map[string]any{"node_id": m.GetMember().GetNodeId(), "out": out})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "join token for %s written to %s\n", m.GetMember().GetNodeId(), out)
 			return nil
 		},
@@ -489,6 +542,9 @@ func newClusterJoinCmds(g *globals) []*cobra.Command {
 			resp, err := roamv1.NewPeeringServiceClient(conn).Remove(ctx, &roamv1.RemoveRequest{Member: sc})
 			if err != nil {
 				return err
+			}
+			if g.json {
+				return jsonOut(cmd.OutOrStdout(), map[string]any{"node_id": args[0], "index": resp.GetIndex()})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "node %s removed at index %d\n", args[0], resp.GetIndex())
 			return nil
@@ -526,6 +582,9 @@ func newClusterJoinCmds(g *globals) []*cobra.Command {
 				resp, err := roamv1.NewPeeringServiceClient(conn).Join(ctx, &roamv1.JoinRequest{Member: sc})
 				if err != nil {
 					return err
+				}
+				if g.json {
+					return jsonOut(cmd.OutOrStdout(), map[string]any{"node_id": args[0], "voter": voter, "index": resp.GetIndex()})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "node %s is now a %s (index %d)\n", args[0], map[bool]string{true: "voter", false: "non-voter"}[voter], resp.GetIndex())
 				return nil

@@ -76,10 +76,11 @@ type globals struct {
 	addr      string
 	timeout   time.Duration
 	json      bool
+	color     colorMode
 }
 
 func newRoot() *cobra.Command {
-	g := &globals{}
+	g := &globals{color: colorAuto}
 	root := &cobra.Command{
 		Use:           "roamctl",
 		Short:         "roam CLI: registry, agreements, keys, codes and verification over a node's gRPC API",
@@ -89,7 +90,9 @@ func newRoot() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envOr("ROAM_ADDR", "127.0.0.1:7410"), "node gRPC address host:port (env ROAM_ADDR)")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline for each call (positive, e.g. 10s)")
-	pf.BoolVar(&g.json, "json", false, "print JSON")
+	pf.BoolVar(&g.json, "json", false, "print JSON (never coloured)")
+	pf.Var(&g.color, "color", "colour the output: auto (only when stdout is a terminal and NO_COLOR is unset), always or never")
+	_ = root.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	pf.StringArrayVar(&g.adminKeys, "admin-key", nil, "file holding a private admin JWK that signs registry changes (or set ROAM_ADMIN_KEY_FILE); repeat for national quorum acts")
 	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv("ROAM_TLS_CA"), "the federation's CA certificate (PEM): connect over TLS (env ROAM_TLS_CA; the demo prints it)")
 	pf.DurationVar(&g.ttl, "command-ttl", registry.DefaultCommandTTL, "how long a signed command stays valid (at most 24h)")
@@ -109,7 +112,7 @@ func newRoot() *cobra.Command {
 		newAdminCmd(g),
 		newHubCmd(g),
 		newAuditCmd(g),
-		newTLSCmd(),
+		newTLSCmd(g),
 		newTrustCmd(g),
 		newBenchCmd(g),
 	)

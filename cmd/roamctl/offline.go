@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -148,8 +147,9 @@ func (r roamResolver) Key(kid string) (*roamjws.Key, bool) {
 func (roamResolver) CodeRevoked(string, string) bool { return false }
 
 // verifyOffline checks one code's signature and times with no node, and
-// prints the stages; agreement and policy are skipped.
-func verifyOffline(out io.Writer, t *offlineTrust, payload []byte, at time.Time, asJSON, isSHC bool) error {
+// prints the outcome (VALID or REJECT) and the stages, coloured by st, or
+// one JSON object when asJSON; agreement and policy are skipped.
+func verifyOffline(out io.Writer, st styler, t *offlineTrust, payload []byte, at time.Time, asJSON, isSHC bool) error {
 	var stages []adapters.Stage
 	var issuer string
 	var verr error
@@ -182,16 +182,15 @@ func verifyOffline(out io.Writer, t *offlineTrust, payload []byte, at time.Time,
 		return jsonOut(out, map[string]any{"offline": true, "outcome": outcome, "issuer": issuer, "reason": reasonCode(verr),
 			"stages": stages, "skipped": []string{"agreement", "policy"}})
 	}
-	fmt.Fprintf(out, "%s (offline: signature and times only; agreement and policy skipped)  issuer %s\n", outcome, dash(issuer))
+	fmt.Fprintf(out, "%s (offline: signature and times only; agreement and policy skipped)  issuer %s\n", st.paint(sgrBold+";"+stateSGR(outcome), outcome), st.clean(dash(issuer)))
 	if verr != nil {
-		fmt.Fprintf(out, "  %v\n", verr)
+		fmt.Fprintf(out, "  %s\n", st.clean(verr.Error()))
 	}
-	tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tOK\tREASON")
+	tb := st.table(out, "STAGE", "OK", "REASON").colorBy(stateSGR, 1)
 	for _, s := range stages {
-		fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Name, s.OK, s.Reason)
+		tb.row(s.Name, s.OK, s.Reason)
 	}
-	return tw.Flush()
+	return tb.flush()
 }
 
 func reasonCode(err error) string {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -35,38 +34,39 @@ func newReadCmd(g *globals, what, short string) *cobra.Command {
 				}
 				return printJSON(out, resp)
 			}
-			tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+			st := g.styler(cmd)
+			var t *table
 			switch what {
 			case "jurisdictions":
-				fmt.Fprintln(tw, "ID\tNAME\tCODE SYSTEM")
+				t = st.table(out, "ID", "NAME", "CODE SYSTEM")
 				for _, j := range r.GetJurisdictions() {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", j.GetId(), j.GetName(), j.GetCodeSystem())
+					t.row(j.GetId(), j.GetName(), j.GetCodeSystem())
 				}
 			case "keys":
-				fmt.Fprintln(tw, "KID\tJURISDICTION\tALG\tSTATE\tNOT BEFORE\tNOT AFTER")
+				t = st.table(out, "KID", "JURISDICTION", "ALG", "STATE", "NOT BEFORE", "NOT AFTER").colorBy(stateSGR, 3)
 				for _, k := range r.GetKeys() {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.GetKid(), k.GetJurisdiction(), k.GetAlg(), word(k.GetState()), fmtTime(k.GetNotBefore()), fmtTime(k.GetNotAfter()))
+					t.row(k.GetKid(), k.GetJurisdiction(), k.GetAlg(), word(k.GetState()), fmtTime(k.GetNotBefore()), fmtTime(k.GetNotAfter()))
 				}
 			case "agreements":
-				fmt.Fprintln(tw, "ID\tHOST ← ISSUER\tVERSION\tSTATE\tFROM\tUNTIL\tTERMS")
+				t = st.table(out, "ID", "HOST ← ISSUER", "VERSION", "STATE", "FROM", "UNTIL", "TERMS").colorBy(stateSGR, 3)
 				for _, a := range r.GetAgreements() {
-					t := a.GetTerms()
-					terms := fmt.Sprintf("colors=%s live=%v max_age_without_status=%ds", colorsText(t.GetColors()), t.GetRequireLiveStatus(), t.GetMaxAgeWithoutStatusSeconds())
-					fmt.Fprintf(tw, "%s\t%s ← %s\tv%d\t%s\t%s\t%s\t%s\n", a.GetId(), a.GetHost(), a.GetIssuer(), a.GetVersion(), word(a.GetState()), fmtTime(a.GetEffectiveFrom()), fmtTime(a.GetEffectiveUntil()), terms)
+					tm := a.GetTerms()
+					terms := fmt.Sprintf("colors=%s live=%v max_age_without_status=%ds", colorsText(tm.GetColors()), tm.GetRequireLiveStatus(), tm.GetMaxAgeWithoutStatusSeconds())
+					t.row(a.GetId(), a.GetHost()+" ← "+a.GetIssuer(), fmt.Sprintf("v%d", a.GetVersion()), word(a.GetState()), fmtTime(a.GetEffectiveFrom()), fmtTime(a.GetEffectiveUntil()), terms)
 					if p := a.GetPending(); p != nil {
-						fmt.Fprintf(tw, "\t  pending\tv%d\tproposed by %s\t%s\t%s\t\n", p.GetVersion(), p.GetProposedBy(), fmtTime(p.GetEffectiveFrom()), fmtTime(p.GetEffectiveUntil()))
+						t.row("", "  pending", fmt.Sprintf("v%d", p.GetVersion()), "proposed by "+p.GetProposedBy(), fmtTime(p.GetEffectiveFrom()), fmtTime(p.GetEffectiveUntil()), "")
 					}
 				}
 			case "members":
-				fmt.Fprintln(tw, "NODE\tJURISDICTION\tVOTER\tGRPC\tRAFT")
+				t = st.table(out, "NODE", "JURISDICTION", "VOTER", "GRPC", "RAFT")
 				for _, m := range r.GetMembers() {
-					fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", m.GetNodeId(), m.GetJurisdiction(), m.GetVoter(), m.GetGrpcAddress(), m.GetRaftAddress())
+					t.row(m.GetNodeId(), m.GetJurisdiction(), m.GetVoter(), m.GetGrpcAddress(), m.GetRaftAddress())
 				}
 			}
-			if err := tw.Flush(); err != nil {
+			if err := t.flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "(registry index %d, read from node %s)\n", resp.GetAppliedIndex(), resp.GetNodeId())
+			fmt.Fprintln(out, st.paint(sgrGrey, fmt.Sprintf("(registry index %d, read from node %s)", resp.GetAppliedIndex(), resp.GetNodeId())))
 			return nil
 		},
 	}
@@ -95,8 +95,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "node %s is %s; term %d, commit index %d, applied index %d, last leader contact %dms ago\n",
 				resp.GetNodeId(), resp.GetState(), resp.GetTerm(), resp.GetCommitIndex(), resp.GetAppliedIndex(), resp.GetLastContactMs())
-			tw := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tROLE\tLEADER\tRAFT\tGRPC")
+			t := g.styler(cmd).table(out, "ID", "ROLE", "LEADER", "RAFT", "GRPC")
 			for _, s := range resp.GetServers() {
 				role := "non-voter"
 				if s.GetVoter() {
@@ -106,9 +105,9 @@ func newClusterCmd(g *globals) *cobra.Command {
 				if s.GetLeader() {
 					lead = "*"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.GetId(), role, lead, s.GetRaftAddress(), s.GetGrpcAddress())
+				t.row(s.GetId(), role, lead, s.GetRaftAddress(), s.GetGrpcAddress())
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	})
 	return c

@@ -11,7 +11,7 @@ import (
 	"github.com/roam-federation/roam/federation/identity"
 )
 
-func newTLSCmd() *cobra.Command {
+func newTLSCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "tls", Short: "Make the federation's CA and node certificates (mutual TLS, issue 3 §7)"}
 	var dir string
 	var validity time.Duration
@@ -39,6 +39,9 @@ func newTLSCmd() *cobra.Command {
 			}
 			if err := os.WriteFile(filepath.Join(dir, "ca-key.pem"), key, 0o600); err != nil {
 				return err
+			}
+			if g.json {
+				return jsonOut(cmd.OutOrStdout(), map[string]any{"ca": filepath.Join(dir, "ca.pem"), "ca_key": filepath.Join(dir, "ca-key.pem"), "valid_for_s": int64(validity / time.Second)})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "CA written to %s (ca.pem, ca-key.pem), valid %s\n", dir, validity)
 			return nil
@@ -75,6 +78,9 @@ func newTLSCmd() *cobra.Command {
 			f, err := identity.WriteFiles(out, nodeID, a.PEM, certPEM, keyPEM)
 			if err != nil {
 				return err
+			}
+			if g.json {
+				return jsonOut(cmd.OutOrStdout(), map[string]any{"ca": f.CA, "cert": f.Cert, "key": f.Key})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "tls:\n  ca: %s\n  cert: %s\n  key: %s\n", f.CA, f.Cert, f.Key)
 			return nil
