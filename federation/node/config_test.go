@@ -242,3 +242,33 @@ func TestClaimDataDir(t *testing.T) {
 		t.Fatalf("another node's data dir: %v", err)
 	}
 }
+
+func TestRaftAdvertise(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		tls     bool
+		want    string // "" for nil
+		wantErr bool
+	}{
+		{"127.0.0.1:0", true, "", false},
+		{"roamd-0.roamd-peers:7420", true, "roamd-0.roamd-peers:7420", false},
+		{"localhost:7420", true, "localhost:7420", false},
+		{"127.0.0.1:7420", true, "127.0.0.1:7420", false},
+		{"localhost:7420", false, "127.0.0.1:7420", false},
+		{"roamd-0.peers:99999", true, "", true},
+		{"no-port", true, "", true},
+	} {
+		a, err := raftAdvertise(tc.in, tc.tls)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("raftAdvertise(%q, %v): err %v", tc.in, tc.tls, err)
+			continue
+		}
+		got := ""
+		if a != nil {
+			got = a.String()
+		}
+		if got != tc.want && !(tc.in == "localhost:7420" && !tc.tls && strings.HasSuffix(got, ":7420")) {
+			t.Errorf("raftAdvertise(%q, %v) = %q, want %q", tc.in, tc.tls, got, tc.want)
+		}
+	}
+}

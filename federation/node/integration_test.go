@@ -52,7 +52,7 @@ type testNode struct {
 // config's tls section and client credentials without a certificate.
 func nodeTLS(t testing.TB, ca *identity.CA, pool *x509.CertPool, dir, id string) (*identity.Files, credentials.TransportCredentials) {
 	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1"}, time.Hour)
+	certPEM, keyPEM, err := ca.Issue(identity.ID{Jurisdiction: id, NodeID: id}, []string{"127.0.0.1", "localhost"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +157,12 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 		tn.cfg.TLS, tn.creds = nodeTLS(t, ca, pool, dir, id)
 		if i == 0 {
 			tn.cfg.Bootstrap = true
+		}
+		// The bootstrapping node and the restarted one advertise Raft by
+		// name, as a Kubernetes pod does (its DNS name outlives its IP).
+		if id == "330000" || id == "110000" {
+			addr := freePort(t)
+			tn.cfg.RaftListen, tn.cfg.RaftAdvertise = addr, strings.Replace(addr, "127.0.0.1", "localhost", 1)
 		}
 		// Every node pins the genesis; the first one also applies it.
 		startTestNode(t, ctx, clk, tn, genesis)
@@ -397,7 +403,9 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	before := nodes["110000"].node.FSM().State()
 	nodes["110000"].stop()
 	// Same addresses as before: Raft peers know it by its address.
-	nodes["110000"].cfg.RaftListen = nodes["110000"].cfg.RaftAdvertise
+	if strings.HasSuffix(nodes["110000"].cfg.RaftListen, ":0") {
+		nodes["110000"].cfg.RaftListen = nodes["110000"].cfg.RaftAdvertise
+	}
 	nodes["110000"].cfg.GRPCListen = nodes["110000"].node.GRPCAddr()
 	nodes["110000"].cfg.GRPCAdvertise = ""
 	startTestNode(t, ctx, clk, nodes["110000"], genesis)
@@ -407,6 +415,25 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	after.Index, before.Index = 0, 0
 	if !proto.Equal(before, after) {
 		t.Fatalf("registry after restart differs:\nbefore %v\nafter  %v", before, after)
+	}
+	// Raft and the registry keep the advertised names, not the IPs they
+	// resolved to: a rescheduled pod keeps its name (found by the deploy/
+	// review: the bootstrap entry was stored as an IP).
+	f := nodes["330000"].node.Raft().GetConfiguration()
+	if err := f.Error(); err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range f.Configuration().Servers {
+		want := nodes[string(srv.ID)].cfg.RaftAdvertise
+		if (srv.ID == "330000" || srv.ID == "110000") && !strings.HasPrefix(want, "localhost:") {
+			t.Errorf("%s advertises %s, want its configured localhost name", srv.ID, want)
+		}
+		if string(srv.Address) != want {
+			t.Errorf("Raft configuration has %s at %s, want %s", srv.ID, srv.Address, want)
+		}
+		if m, ok := nodes["330000"].node.FSM().Member(string(srv.ID)); !ok || m.GetRaftAddress() != want {
+			t.Errorf("member record of %s: %v, want raft address %s", srv.ID, m, want)
+		}
 	}
 	// Membership changes are national acts: demote, promote, remove.
 	role := func(voter bool) {

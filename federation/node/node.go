@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -407,6 +408,37 @@ func loadSecrets(dir string) (*roamjws.Signer, jwk.Key, []byte, error) {
 	return signer, key, sk, nil
 }
 
+// namedAddr is a Raft address kept as configured ("roamd-0.peers:7420"),
+// so the Raft configuration and the registry's member record hold the name
+// peers dial, not the IP it resolved to when this process started (a
+// rescheduled pod keeps its DNS name, not its IP; found by the deploy/
+// review).
+type namedAddr string
+
+func (a namedAddr) Network() string { return "tcp" }
+func (a namedAddr) String() string  { return string(a) }
+
+// raftAdvertise is the address to advertise for Raft: nil when the port is
+// 0 (the listener's real address is used: tests, the demo); the configured
+// host:port as is over TLS, whose stream layer dials names; a resolved
+// *net.TCPAddr for plain TCP, which hashicorp/raft's TCP transport needs.
+func raftAdvertise(hostport string, tls bool) (net.Addr, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, err
+	}
+	if port == "0" {
+		return nil, nil
+	}
+	if tls && net.ParseIP(host) == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, fmt.Errorf("port %q: %w", port, err)
+		}
+		return namedAddr(hostport), nil
+	}
+	return net.ResolveTCPAddr("tcp", hostport)
+}
+
 func (n *Node) startRaft(level string) error {
 	cfg := n.cfg
 	lvl := hclog.LevelFromString(level)
@@ -428,13 +460,9 @@ func (n *Node) startRaft(level string) error {
 	// for about 200 empty appends a second to each follower when idle.
 	rc.CommitTimeout = 5 * time.Millisecond
 
-	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	advertise, err := raftAdvertise(cfg.RaftAdvertise, n.raftTLS != nil)
 	if err != nil {
 		return fmt.Errorf("raft_advertise: %w", err)
-	}
-	var advertise net.Addr = adv
-	if adv.Port == 0 { // listening on :0 (tests, demo): advertise the real port
-		advertise = nil
 	}
 	if n.raftTLS != nil {
 		stream, err := identity.ListenTLS(cfg.RaftListen, advertise, n.raftTLS, n.raftDialTLS)
