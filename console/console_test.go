@@ -24,7 +24,7 @@ import (
 )
 
 // fakeBackend stands in for a node in these handler tests; the real node
-// is driven through a browser in cmd/roamd's TestBrowserConsole.
+// is driven through a browser in cmd/roamd's TestDemoServing/browser.
 type fakeBackend struct {
 	verified []string
 	proposed []*roamv1.SignedCommand

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -129,6 +130,25 @@ func hostOf(hostport string) string {
 	return h
 }
 
+// portPlus is hostport's port plus n ("" if it is no number).
+func portPlus(hostport string, n int) string {
+	p, err := strconv.Atoi(port(hostport))
+	if err != nil {
+		return ""
+	}
+	return strconv.Itoa(p + n)
+}
+
+// loopbackHost reports whether host is one a browser counts as a secure
+// context over plain HTTP (localhost or a loopback IP).
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // under reports whether path is dir or inside it.
 func under(path, dir string) bool {
 	dir = strings.TrimSuffix(dir, "/")
@@ -243,6 +263,26 @@ func TestServeConfigs(t *testing.T) {
 			if c.Genesis == "" {
 				t.Error("genesis is not set: every node pins the federation's genesis")
 			}
+			// The web console: 745x beside admin's 744x (the demo's
+			// numbering). Browsers allow the camera and WebCrypto only on
+			// localhost or over HTTPS, so an example config keeps it on
+			// loopback; a container listens on every interface and is
+			// reached through a loopback port mapping or a TLS proxy.
+			if c.ConsoleListen == "" {
+				t.Error("console_listen is not set: no web console (checkpoint and admin pages)")
+			} else {
+				if want := portPlus(c.AdminListen, 10); port(c.ConsoleListen) != want {
+					t.Errorf("console_listen %s: want port %s, admin_listen's port + 10 (744x → 745x)", c.ConsoleListen, want)
+				}
+				if h := hostOf(c.ConsoleListen); sc.deployed && h != "0.0.0.0" {
+					t.Errorf("console_listen %s: published ports and Services reach it from outside the container only on 0.0.0.0", c.ConsoleListen)
+				} else if !sc.deployed && !loopbackHost(h) {
+					t.Errorf("console_listen %s: not loopback (plain HTTP: browsers allow camera and WebCrypto only on localhost)", c.ConsoleListen)
+				}
+				if !bytes.Contains(sc.body, []byte("HTTPS")) {
+					t.Error("console_listen: say in a comment that the console needs HTTPS (or localhost) in the browser")
+				}
+			}
 			if !sc.deployed {
 				return
 			}
@@ -262,6 +302,87 @@ func TestServeConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// --- Dockerfile ------------------------------------------------------------------
+
+// TestDockerfileExposes checks that the image's EXPOSE covers every port a
+// serve config here listens on (gRPC, Raft, admin, console).
+func TestDockerfileExposes(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := listenPorts(t)
+	for _, err := range checkExpose(b, want) {
+		t.Error(err)
+	}
+	// A broken copy: the console range gone.
+	mut := bytes.Replace(b, []byte(" 7450-7454"), nil, 1)
+	if bytes.Equal(mut, b) {
+		t.Fatal("the Dockerfile does not EXPOSE 7450-7454")
+	}
+	if errs := checkExpose(mut, want); !errorsContain(errs, "7450 (console_listen") {
+		t.Errorf("EXPOSE without the console range: want an error about port 7450, got %v", errs)
+	}
+}
+
+// listenPorts maps every port a serve config here listens on to the field
+// and file that set it.
+func listenPorts(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	out := map[string]string{}
+	for i, sc := range serveConfigs(t) {
+		c, err := loadServeConfig(dir, fmt.Sprintf("c%d.yaml", i), sc.body)
+		if err != nil {
+			continue // TestServeConfigs reports it
+		}
+		for _, l := range []struct{ field, addr string }{
+			{"grpc_listen", c.GRPCListen}, {"raft_listen", c.RaftListen},
+			{"admin_listen", c.AdminListen}, {"console_listen", c.ConsoleListen},
+		} {
+			if p := port(l.addr); p != "" {
+				out[p] = l.field + " in " + sc.where
+			}
+		}
+	}
+	return out
+}
+
+// checkExpose checks that the Dockerfile's EXPOSE lines cover every port
+// of want (port → where it is used).
+func checkExpose(dockerfile []byte, want map[string]string) []error {
+	var errs []error
+	type span struct{ lo, hi int }
+	var exposed []span
+	for _, line := range strings.Split(string(dockerfile), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.EqualFold(f[0], "EXPOSE") {
+			continue
+		}
+		for _, x := range f[1:] {
+			x, _, _ = strings.Cut(x, "/")
+			lo, hi, isRange := strings.Cut(x, "-")
+			if !isRange {
+				hi = lo
+			}
+			l, err1 := strconv.Atoi(lo)
+			h, err2 := strconv.Atoi(hi)
+			if err1 != nil || err2 != nil || h < l {
+				errs = append(errs, fmt.Errorf("Dockerfile: EXPOSE %s is no port or range", x))
+				continue
+			}
+			exposed = append(exposed, span{l, h})
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(want)) {
+		n, _ := strconv.Atoi(p)
+		if !slices.ContainsFunc(exposed, func(s span) bool { return s.lo <= n && n <= s.hi }) {
+			errs = append(errs, fmt.Errorf("Dockerfile: EXPOSE does not cover port %s (%s)", p, want[p]))
+		}
+	}
+	return errs
 }
 
 // --- Kubernetes -----------------------------------------------------------------
@@ -432,8 +553,24 @@ func checkK8s(objs []obj, tmp string) []error {
 	for name, svc := range byKind["Service"] {
 		sel := mapOf(svc, "spec", "selector")
 		any := false
-		for _, s := range byKind["StatefulSet"] {
-			any = any || selects(sel, mapOf(s, "spec", "template", "metadata", "labels"))
+		for sn, s := range byKind["StatefulSet"] {
+			if !selects(sel, mapOf(s, "spec", "template", "metadata", "labels")) {
+				continue
+			}
+			any = true
+			// A named targetPort must name a container port of the pods.
+			named := map[string]bool{}
+			for _, c := range list(s, "spec", "template", "spec", "containers") {
+				for _, p := range list(c, "ports") {
+					named[str(p, "name")] = true
+				}
+			}
+			for _, sp := range list(svc, "spec", "ports") {
+				tp := str(sp, "targetPort")
+				if _, err := strconv.Atoi(tp); tp != "" && err != nil && !named[tp] {
+					bad("Service %s: port %s: targetPort %s is no container port of StatefulSet %s", name, str(sp, "name"), tp, sn)
+				}
+			}
 		}
 		if !any {
 			bad("Service %s selects no StatefulSet's pods", name)
@@ -485,9 +622,38 @@ func checkRoamdContainer(where string, c obj, volumes map[string]obj, byKind map
 	for _, p := range list(c, "ports") {
 		ports[str(p, "name")] = str(p, "containerPort")
 	}
-	for name, addr := range map[string]string{"admin": cfg.AdminListen, "grpc": cfg.GRPCListen, "raft": cfg.RaftListen} {
-		if ports[name] != port(addr) {
+	listeners := map[string]string{"admin": cfg.AdminListen, "grpc": cfg.GRPCListen, "raft": cfg.RaftListen}
+	if cfg.ConsoleListen == "" {
+		bad("ConfigMap %s: console_listen is not set: no web console", cmName)
+	} else {
+		listeners["console"] = cfg.ConsoleListen
+	}
+	for _, name := range slices.Sorted(maps.Keys(listeners)) {
+		if addr := listeners[name]; ports[name] != port(addr) {
 			bad("containerPort %s is %q but the config listens on %s", name, ports[name], addr)
+		}
+	}
+	// The console is reached through a client Service (ClusterIP, ready
+	// pods only): kubectl port-forward svc/… or an Ingress terminating TLS.
+	if cfg.ConsoleListen != "" {
+		var clients []string
+		exposed := false
+		for name, svc := range byKind["Service"] {
+			if !selectsAll(mapOf(svc, "spec", "selector"), podLabels) || str(svc, "spec", "clusterIP") == "None" || get(svc, "spec", "publishNotReadyAddresses") == true {
+				continue
+			}
+			clients = append(clients, name)
+			for _, sp := range list(svc, "spec", "ports") {
+				tp := str(sp, "targetPort")
+				if tp == "" {
+					tp = str(sp, "port")
+				}
+				exposed = exposed || tp == "console" || tp == port(cfg.ConsoleListen)
+			}
+		}
+		if !exposed {
+			sort.Strings(clients)
+			bad("console_listen %s: no client Service (ClusterIP, ready pods only) has a port for it (client Services: %v)", cfg.ConsoleListen, clients)
 		}
 	}
 	for _, p := range []struct{ probe, path string }{{"readinessProbe", "/readyz"}, {"livenessProbe", "/healthz"}} {
@@ -676,6 +842,48 @@ func TestKubernetesCatchesBreakage(t *testing.T) {
 			}
 			return o
 		}, "join-410000.json"},
+		{"console port missing from the container", func(o []obj) []obj {
+			c := roamdContainer(o)
+			c["ports"] = slices.DeleteFunc(list(c, "ports"), func(p any) bool { return str(p, "name") == "console" })
+			return o
+		}, "containerPort console"},
+		{"console port wrong in the container", func(o []obj) []obj {
+			for _, p := range list(roamdContainer(o), "ports") {
+				if str(p, "name") == "console" {
+					p.(obj)["containerPort"] = 7451
+				}
+			}
+			return o
+		}, `containerPort console is "7451" but the config listens on 0.0.0.0:7450`},
+		{"console not on the client Service", func(o []obj) []obj {
+			for _, x := range o {
+				if str(x, "kind") == "Service" && str(x, "metadata", "name") == "roamd-410000" {
+					spec := x["spec"].(obj)
+					spec["ports"] = slices.DeleteFunc(list(spec, "ports"), func(p any) bool { return str(p, "name") == "console" })
+				}
+			}
+			return o
+		}, "no client Service (ClusterIP, ready pods only) has a port for it"},
+		{"Service targets an unknown port name", func(o []obj) []obj {
+			for _, x := range o {
+				if str(x, "kind") == "Service" && str(x, "metadata", "name") == "roamd-410000" {
+					for _, p := range list(x, "spec", "ports") {
+						if str(p, "name") == "console" {
+							p.(obj)["targetPort"] = "consol"
+						}
+					}
+				}
+			}
+			return o
+		}, "targetPort consol is no container port"},
+		{"no console_listen", func(o []obj) []obj {
+			for _, x := range o {
+				if str(x, "kind") == "ConfigMap" && str(x, "metadata", "name") == "roamd-410000-config" {
+					x["data"].(obj)["roamd.yaml"] = strings.Replace(str(x, "data", "roamd.yaml"), "console_listen:", "# console_listen:", 1)
+				}
+			}
+			return o
+		}, "console_listen is not set"},
 		{"committed Secret", func(o []obj) []obj {
 			return append(o, obj{"apiVersion": "v1", "kind": "Secret", "metadata": obj{"name": "roam-genesis"}})
 		}, "holds Secret objects"},
@@ -805,6 +1013,21 @@ func checkCompose(compose, prom obj, dir, tmp string) ([]error, []string) {
 				}
 			}
 		}
+		// Published ports: on the host's loopback only (no service here
+		// authenticates HTTP callers).
+		published := map[string][2]string{} // container port → host IP, host port
+		for _, p := range list(s, "ports") {
+			spec, ok := p.(string)
+			if !ok {
+				bad("%s: port %v: use the short syntax", where, p)
+				continue
+			}
+			ip, hp, cp := parsePublish(spec)
+			if ip != "127.0.0.1" {
+				bad("%s: port %q is published on every interface; publish it on 127.0.0.1", where, spec)
+			}
+			published[cp] = [2]string{ip, hp}
+		}
 		cmd := list(s, "command")
 		if len(cmd) > 0 && cmd[0] == "provsim" && get(s, "healthcheck") == nil {
 			bad("%s: provsim without a healthcheck", where)
@@ -838,6 +1061,20 @@ func checkCompose(compose, prom obj, dir, tmp string) ([]error, []string) {
 		}
 		configs[name] = cfg
 		adminPorts[name] = port(cfg.AdminListen)
+		// The web console: published as 127.0.0.1:P:P, so the browser
+		// reaches it as localhost (camera and WebCrypto need a secure
+		// context) at the port the README names.
+		if cfg.ConsoleListen == "" {
+			bad("%s: %s: console_listen is not set: no web console", where, src)
+		} else {
+			cp := port(cfg.ConsoleListen)
+			if h := hostOf(cfg.ConsoleListen); h != "0.0.0.0" {
+				bad("%s: console_listen %s: the published port reaches it only on 0.0.0.0", where, cfg.ConsoleListen)
+			}
+			if pub, ok := published[cp]; !ok || pub != [2]string{"127.0.0.1", cp} {
+				bad("%s: console port %s is not published as 127.0.0.1:%s:%s (ports %v)", where, cp, cp, cp, list(s, "ports"))
+			}
+		}
 		files := []string{cfg.DataDir, cfg.Genesis, cfg.JoinToken}
 		if cfg.TLS != nil {
 			files = append(files, cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key)
@@ -943,6 +1180,21 @@ func checkCompose(compose, prom obj, dir, tmp string) ([]error, []string) {
 	return errs, roamds
 }
 
+// parsePublish splits a compose short-syntax port, [[IP:]HOST:]CONTAINER
+// with an optional /protocol, into host IP, host port and container port.
+func parsePublish(spec string) (ip, host, container string) {
+	spec, _, _ = strings.Cut(spec, "/")
+	i := strings.LastIndex(spec, ":")
+	if i < 0 {
+		return "", "", spec
+	}
+	container, spec = spec[i+1:], spec[:i]
+	if i = strings.LastIndex(spec, ":"); i < 0 {
+		return "", spec, container
+	}
+	return strings.Trim(spec[:i], "[]"), spec[i+1:], container
+}
+
 func keys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -979,6 +1231,15 @@ func TestComposeCatchesBreakage(t *testing.T) {
 			svc(c, "roamd-410000")["networks"].(obj)["roam"].(obj)["ipv4_address"] = "172.28.0.99"
 		}, "raft_advertise 172.28.0.11:7421"},
 		{"healthy dependency without healthcheck", func(c, _ obj) { delete(svc(c, "roamd-330000"), "healthcheck") }, "roamd-330000 has no healthcheck"},
+		{"console not published", func(c, _ obj) {
+			svc(c, "roamd-410000")["ports"] = []any{"127.0.0.1:7411:7411", "127.0.0.1:7441:7441"}
+		}, "console port 7451 is not published as 127.0.0.1:7451:7451"},
+		{"console on every interface", func(c, _ obj) {
+			svc(c, "roamd-110000")["ports"] = []any{"127.0.0.1:7412:7412", "127.0.0.1:7442:7442", "7452:7452"}
+		}, `port "7452:7452" is published on every interface`},
+		{"console on another host port", func(c, _ obj) {
+			svc(c, "roamd-330000")["ports"] = []any{"127.0.0.1:7410:7410", "127.0.0.1:7440:7440", "127.0.0.1:8450:7450"}
+		}, "console port 7450 is not published as 127.0.0.1:7450:7450"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, p := load()

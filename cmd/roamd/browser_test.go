@@ -6,6 +6,8 @@ import (
 	"flag"
 	"image"
 	"image/png"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,25 +41,17 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// TestBrowserConsole drives the web console (issue 7 §2) in a real headless
-// Chromium against the demo federation after its journey: it uploads a
-// photo-sized PNG of a fresh Zhejiang QR code at Henan's checkpoint page
-// and reads the decision banner; pastes a forged code; then on the admin
-// page checks the agreement matrix, the cluster table, that the page is
-// read-only without a key, and that loading Henan's admin JWK lets the
-// browser sign (WebCrypto) a suspension that the registry applies.
-func TestBrowserConsole(t *testing.T) {
+// TestDemoServing starts the demo federation once, lets it play the 2020
+// journey, and then checks what an operator and a checkpoint see of it
+// while it serves: the Prometheus families on /metrics, and the web
+// console in a real browser.
+func TestDemoServing(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts five nodes and a browser")
+		t.Skip("starts five nodes")
 	}
-	browser := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	type running struct {
-		c    *cluster
-		keys string
-	}
 	up := make(chan running, 1)
 	done := make(chan error, 1)
 	var out lockedBuffer
@@ -79,6 +73,72 @@ func TestBrowserConsole(t *testing.T) {
 		cancel()
 		<-done
 	}()
+	t.Run("metrics", func(t *testing.T) { demoMetrics(t, r) })
+	t.Run("browser", func(t *testing.T) { browserConsole(t, ctx, r) })
+}
+
+type running struct {
+	c    *cluster
+	keys string
+}
+
+// demoMetrics: after the journey, Henan's /metrics holds every family of
+// issue 7 §1 with the journey's own labels: verifications by host, issuer,
+// format and outcome; verify latency; peer calls (Henan asked Zhejiang for
+// live status over gRPC); Raft state, term, indexes and leader contact;
+// registry sizes; cache hits and misses.
+func demoMetrics(t *testing.T, r running) {
+	resp, err := http.Get("http://" + r.c.members["410000"].node.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// has reports whether a sample of family carries every label given.
+	has := func(family string, labels ...string) bool {
+		for _, line := range strings.Split(string(body), "\n") {
+			if !strings.HasPrefix(line, family+"{") {
+				continue
+			}
+			all := true
+			for _, l := range labels {
+				all = all && strings.Contains(line, l)
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	}
+	for _, w := range []struct {
+		family string
+		labels []string
+	}{
+		{"roam_verifications_total", []string{`format="roam"`, `host="410000"`, `issuer="330000"`, `outcome="PASS"`}},
+		{"roam_verifications_total", []string{`host="410000"`, `issuer="330000"`, `outcome="QUARANTINE_14D"`}},
+		{"roam_verify_duration_seconds_bucket", nil},
+		{"rpc_client_call_duration_seconds_bucket", []string{`rpc_method="roam.v1.PeeringService/QueryStatus"`}},
+		{"rpc_server_call_duration_seconds_bucket", nil},
+		{"roam_raft_state", nil}, {"roam_raft_term", nil}, {"roam_raft_commit_index", nil},
+		{"roam_raft_applied_index", nil}, {"roam_raft_last_contact_seconds", nil},
+		{"roam_registry_entries", []string{`kind="agreements"`}}, {"roam_registry_entries", []string{`kind="keys"`}},
+		{"roam_verify_cache_hits_total", nil}, {"roam_verify_cache_misses_total", nil},
+	} {
+		if !has(w.family, w.labels...) {
+			t.Errorf("Henan's /metrics after the journey has no %s sample with %v", w.family, w.labels)
+		}
+	}
+}
+
+// browserConsole drives the web console (issue 7 §2) in a real headless
+// Chromium: it uploads a photo-sized PNG of a fresh Zhejiang QR code at
+// Henan's checkpoint page and reads the decision banner; pastes a forged
+// code; then on the admin page checks the agreement matrix, the cluster
+// table, that the page is read-only without a key, and that loading
+// Henan's admin JWK lets the browser sign (WebCrypto) a suspension that the
+// registry applies.
+func browserConsole(t *testing.T, ctx context.Context, r running) {
+	browser := chromiumPath(t)
 	henan := "http://" + r.c.members["410000"].node.ConsoleAddr()
 
 	// A fresh code for the green Zhejiang resident, as a QR image file.
