@@ -218,6 +218,9 @@ type ReasonView struct {
 	ZH      string `json:"zh"`
 	EN      string `json:"en"`
 	Message string `json:"message"`
+	// MessageZH is the message in Chinese where its source wrote one (a
+	// host policy's message_zh), else "".
+	MessageZH string `json:"message_zh,omitempty"`
 }
 
 // DecisionView is the checkpoint page's decision. Outcome is PASS,
@@ -254,7 +257,7 @@ func View(d *roamv1.Decision, source string) DecisionView {
 	}
 	for _, r := range d.GetReasons() {
 		t := reason.TextOf(reason.Code(r.GetCode()))
-		v.Reasons = append(v.Reasons, ReasonView{Code: r.GetCode(), ZH: t.ZH, EN: t.EN, Message: r.GetMessage()})
+		v.Reasons = append(v.Reasons, ReasonView{Code: r.GetCode(), ZH: t.ZH, EN: t.EN, Message: r.GetMessage(), MessageZH: r.GetMessageZh()})
 	}
 	return v
 }

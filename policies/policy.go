@@ -164,6 +164,9 @@ type Result struct {
 	Outcome string // one of Outcomes
 	Rule    string // name of the matching rule; "" when default_outcome applied
 	Message string // the rule's message, or the default message
+	// MessageZH is the same in Chinese (message_zh), "" when the policy
+	// gives none.
+	MessageZH string
 }
 
 // Policy is one host's compiled policy. It is immutable and safe for
@@ -173,10 +176,11 @@ type Policy struct {
 	Version      string // reported as policy_version in decisions
 	Source       string // file name it was loaded from
 
-	liveStatus     cel.Program // nil: never demanded
-	rules          []rule
-	defaultOutcome string
-	defaultMessage string
+	liveStatus       cel.Program // nil: never demanded
+	rules            []rule
+	defaultOutcome   string
+	defaultMessage   string
+	defaultMessageZH string
 
 	// memo remembers results for inputs that differ only in time when no
 	// expression reads the time (timeFree); see memoKeyOf.
@@ -218,10 +222,11 @@ func (p *Policy) memoKeyOf(in *Input, liveStatus bool) (memoKey, bool) {
 func (p *Policy) remember(k memoKey, v any) { p.memo.Add(k, v) }
 
 type rule struct {
-	name    string
-	outcome string
-	message string
-	prg     cel.Program
+	name      string
+	outcome   string
+	message   string
+	messageZH string
+	prg       cel.Program
 }
 
 // RuleNames returns the rule names in evaluation order.
@@ -296,10 +301,10 @@ func (p *Policy) evaluate(in *Input) (Result, error) {
 			return Result{}, fmt.Errorf("%w: %s rule %q: %w", ErrEvaluation, p.Source, r.name, err)
 		}
 		if ok {
-			return Result{Outcome: r.outcome, Rule: r.name, Message: r.message}, nil
+			return Result{Outcome: r.outcome, Rule: r.name, Message: r.message, MessageZH: r.messageZH}, nil
 		}
 	}
-	return Result{Outcome: p.defaultOutcome, Message: p.defaultMessage}, nil
+	return Result{Outcome: p.defaultOutcome, Message: p.defaultMessage, MessageZH: p.defaultMessageZH}, nil
 }
 
 func evalBool(prg cel.Program, act *activation) (bool, error) {
@@ -418,6 +423,8 @@ type fileSpec struct {
 	Rules          []ruleSpec `yaml:"rules"`
 	DefaultOutcome locString  `yaml:"default_outcome"`
 	DefaultMessage string     `yaml:"default_message"`
+	// DefaultMessageZH is default_message in Chinese (optional).
+	DefaultMessageZH string `yaml:"default_message_zh"`
 }
 
 type ruleSpec struct {
@@ -425,6 +432,9 @@ type ruleSpec struct {
 	When    locString `yaml:"when"`
 	Outcome locString `yaml:"outcome"`
 	Message string    `yaml:"message"`
+	// MessageZH is message in Chinese (optional), shown beside it on the
+	// checkpoint banner (issue 7 §4).
+	MessageZH string `yaml:"message_zh"`
 }
 
 // locString is a YAML string that remembers its line, for error messages.
@@ -447,8 +457,8 @@ var (
 	yamlLineRe     = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
 	unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type policies\.(\w+)$`)
 	knownFields    = map[string]string{
-		"fileSpec": "jurisdiction, version, description, live_status, rules, default_outcome, default_message",
-		"ruleSpec": "name, when, outcome, message",
+		"fileSpec": "jurisdiction, version, description, live_status, rules, default_outcome, default_message, default_message_zh",
+		"ruleSpec": "name, when, outcome, message, message_zh",
 	}
 )
 
@@ -530,17 +540,18 @@ func LoadBytes(name string, data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("%w: cel environment: %w", ErrInvalidPolicy, err)
 	}
 	p := &Policy{
-		Jurisdiction:   spec.Jurisdiction,
-		Version:        spec.Version,
-		Source:         name,
-		defaultOutcome: spec.DefaultOutcome.Value,
-		defaultMessage: spec.DefaultMessage,
-		rules:          make([]rule, 0, len(spec.Rules)),
-		timeFree:       true,
+		Jurisdiction:     spec.Jurisdiction,
+		Version:          spec.Version,
+		Source:           name,
+		defaultOutcome:   spec.DefaultOutcome.Value,
+		defaultMessage:   spec.DefaultMessage,
+		defaultMessageZH: spec.DefaultMessageZH,
+		rules:            make([]rule, 0, len(spec.Rules)),
+		timeFree:         true,
 	}
 	p.memo, _ = lru.New[memoKey, any](memoCap) // errors only for size ≤ 0
 	if p.defaultMessage == "" {
-		p.defaultMessage = "no policy rule matched"
+		p.defaultMessage, p.defaultMessageZH = "no policy rule matched", "没有匹配的政策规则"
 	}
 	if spec.LiveStatus.Value != "" {
 		prg, timeFree, msg := compileBool(env, spec.LiveStatus.Value)
@@ -575,7 +586,7 @@ func LoadBytes(name string, data []byte) (*Policy, error) {
 			return nil, lerr(field+".when", rs.When.Line, "%s", msg)
 		}
 		p.timeFree = p.timeFree && timeFree
-		p.rules = append(p.rules, rule{name: rs.Name.Value, outcome: rs.Outcome.Value, message: rs.Message, prg: prg})
+		p.rules = append(p.rules, rule{name: rs.Name.Value, outcome: rs.Outcome.Value, message: rs.Message, messageZH: rs.MessageZH, prg: prg})
 	}
 	return p, nil
 }

@@ -325,6 +325,9 @@ func writeDecision(w io.Writer, d *roamv1.Decision, st styler) error {
 			t := reason.TextOf(reason.Code(r.GetCode()))
 			pad := strings.Repeat(" ", cw-displayWidth(code)+2)
 			fmt.Fprintf(&b, "  %s%s%s · %s\n", st.paint(sgrBold, code), pad, st.clean(t.ZH), st.clean(t.EN))
+			if m := r.GetMessageZh(); m != "" {
+				fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", cw+4), st.clean(m))
+			}
 			if m := r.GetMessage(); m != "" {
 				fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", cw+4), st.clean(m))
 			}

@@ -247,7 +247,7 @@ func bannerCases() []struct {
 			Reasons: []*roamv1.Reason{{Code: "status_confirmed", Message: "330000 confirms green, status version 3"}}}},
 		{"quarantine_7d", &roamv1.Decision{Outcome: roamv1.Outcome_OUTCOME_QUARANTINE_7D, Host: "410000", Issuer: "330000", Color: "yellow", AgreementId: "410000-330000",
 			PolicyVersion: "410000-2020-02-28.1", RegistryIndex: 43, EvaluatedAt: at,
-			Reasons: []*roamv1.Reason{{Code: "policy_rule", Message: "410000-2020-02-28.1 rule yellow: 7 days at home"}}}},
+			Reasons: []*roamv1.Reason{{Code: "policy_rule", Message: "410000-2020-02-28.1 rule yellow_quarantine: yellow code: 7-day quarantine", MessageZh: "410000-2020-02-28.1 规则 yellow_quarantine：黄码：隔离7天"}}}},
 		{"quarantine_14d", &roamv1.Decision{Outcome: roamv1.Outcome_OUTCOME_QUARANTINE_14D, Host: "410000", Issuer: "330000", Color: "red", AgreementId: "410000-330000",
 			PolicyVersion: "410000-2020-02-28.1", RegistryIndex: 44, EvaluatedAt: at,
 			Reasons: []*roamv1.Reason{{Code: "status_changed", Message: "330000 reports red since 2020-03-01 (code says green)"}, {Code: "policy_rule", Message: "410000-2020-02-28.1 rule red: 14 days"}}}},

@@ -239,7 +239,7 @@ func browserConsole(t *testing.T, ctx context.Context, r running) {
 	}
 	// Henan wants a live status at intercity checkpoints: Zhejiang's node
 	// was asked over gRPC, and the reasons say so in both languages.
-	for _, want := range []string{"status_confirmed", "签发地确认状态", "Issuer confirms the status", "policy_rule", "green_pass"} {
+	for _, want := range []string{"status_confirmed", "签发地确认状态", "Issuer confirms the status", "policy_rule", "green_pass", "绿码：通行", "green code"} {
 		if !strings.Contains(reasons, want) {
 			t.Errorf("reasons %q lack %q", reasons, want)
 		}

@@ -100,8 +100,9 @@ type stepResult struct {
 }
 
 type jsonReason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	MessageZH string `json:"message_zh,omitempty"`
 }
 
 // expectation is a row of the DESIGN.md §5 table.
@@ -545,7 +546,7 @@ func (j *journey) verify(ctx context.Context, step, situation, host, checkpoint,
 		Expected: want.String(), Reasons: []jsonReason{},
 	}
 	for _, rs := range d.GetReasons() {
-		r.Reasons = append(r.Reasons, jsonReason{Code: rs.GetCode(), Message: rs.GetMessage()})
+		r.Reasons = append(r.Reasons, jsonReason{Code: rs.GetCode(), Message: rs.GetMessage(), MessageZH: rs.GetMessageZh()})
 	}
 	r.AsExpected = want.met(r)
 	if !r.AsExpected {

@@ -17,6 +17,7 @@
     for (const r of d.reasons) {
       const li = roam.make("li");
       li.append(roam.make("code", r.code), " ", roam.make("strong", r.zh + " / " + r.en));
+      if (r.message_zh) li.append(roam.make("div", r.message_zh, "muted"));
       li.append(roam.make("div", r.message, "muted"));
       ol.append(li);
     }

@@ -376,11 +376,14 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	if err != nil {
 		return p.policyError(d, err, finish)
 	}
-	msg := res.Message
+	msg, msgZH := res.Message, res.MessageZH
 	if res.Rule != "" {
 		msg = fmt.Sprintf("%s rule %s: %s", pol.Version, res.Rule, res.Message)
+		if msgZH != "" {
+			msgZH = fmt.Sprintf("%s 规则 %s：%s", pol.Version, res.Rule, res.MessageZH)
+		}
 	}
-	d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.PolicyRule), Message: msg})
+	d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.PolicyRule), Message: msg, MessageZh: msgZH})
 	stages = append(stages, &roamv1.Stage{Name: StagePolicy, Ok: true})
 	return finish(outcomeOf(res.Outcome))
 }

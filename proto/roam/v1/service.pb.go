@@ -758,9 +758,13 @@ func (x *GetClusterResponse) GetLastContactMs() int64 {
 
 // Reason is a stable snake_case code (DESIGN.md §4) and a human message.
 type Reason struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The message in Chinese where its source wrote one (a host policy
+	// rule's message_zh); empty otherwise. The code's own Chinese and
+	// English titles are in the reason catalogue.
+	MessageZh     string `protobuf:"bytes,3,opt,name=message_zh,json=messageZh,proto3" json:"message_zh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -805,6 +809,13 @@ func (x *Reason) GetCode() string {
 func (x *Reason) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *Reason) GetMessageZh() string {
+	if x != nil {
+		return x.MessageZh
 	}
 	return ""
 }
@@ -1789,10 +1800,12 @@ const file_roam_v1_service_proto_rawDesc = "" +
 	"\rapplied_index\x18\x04 \x01(\x04R\fappliedIndex\x12!\n" +
 	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\x12\x12\n" +
 	"\x04term\x18\x06 \x01(\x04R\x04term\x12&\n" +
-	"\x0flast_contact_ms\x18\a \x01(\x03R\rlastContactMs\"6\n" +
+	"\x0flast_contact_ms\x18\a \x01(\x03R\rlastContactMs\"U\n" +
 	"\x06Reason\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x9f\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"message_zh\x18\x03 \x01(\tR\tmessageZh\"\x9f\x03\n" +
 	"\bDecision\x12*\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x10.roam.v1.OutcomeR\aoutcome\x12)\n" +
 	"\areasons\x18\x02 \x03(\v2\x0f.roam.v1.ReasonR\areasons\x12!\n" +
