@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
@@ -133,7 +134,8 @@ func demoMetrics(t *testing.T, r running) {
 // browserConsole drives the web console (issue 7 §2) in a real headless
 // Chromium: it uploads a photo-sized PNG of a fresh Zhejiang QR code at
 // Henan's checkpoint page and reads the decision banner; pastes a forged
-// code; then on the admin page checks the agreement matrix, the cluster
+// code; shows the same QR to the device camera (Chromium's fake capture
+// device playing a Y4M of it) and captures a frame; then on the admin page checks the agreement matrix, the cluster
 // table, that the page is read-only without a key, and that loading
 // Henan's admin JWK lets the browser sign (WebCrypto) a suspension that the
 // registry applies.
@@ -165,7 +167,11 @@ func browserConsole(t *testing.T, ctx context.Context, r running) {
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.WindowSize(1280, 1000))
+		chromedp.Flag("disable-background-networking", true), chromedp.WindowSize(1280, 1000),
+		// The camera: Chromium's fake capture device plays a Y4M file of
+		// the same QR code, and grants getUserMedia without a prompt.
+		chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-video-capture", writeTemp(t, "camera.y4m", y4m(t, qr))))
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer acancel()
 	bctx, bcancel := chromedp.NewContext(actx)
@@ -266,6 +272,25 @@ func browserConsole(t *testing.T, ctx context.Context, r running) {
 		t.Errorf("blank image error = %q", e)
 	}
 
+	// The device camera (getUserMedia): capture a frame, decoded on the node.
+	step("checkpoint: camera on",
+		chromedp.Click(chromedp.ID("camera")),
+		chromedp.WaitVisible(chromedp.ID("camerabox")),
+	)
+	pctx, pcancel := context.WithTimeout(bctx, 20*time.Second)
+	if _, err := chromedp.Run(pctx, chromedp.Poll[bool](`document.getElementById("video").videoWidth > 0`)); err != nil {
+		t.Fatalf("camera: no video frames: %v", err)
+	}
+	pcancel()
+	step("checkpoint: camera capture",
+		chromedp.Click(chromedp.ID("snap")),
+		chromedp.WaitVisible(chromedp.CSS(`#banner[data-outcome="PASS"]`)),
+		chromedp.Click(chromedp.ID("stopcam")),
+	)
+	if a := text("#agreement"); a != "410000-330000" {
+		t.Errorf("camera capture: agreement %q", a)
+	}
+
 	// Admin page: the matrix, read-only without a key.
 	hnZj := `td[data-host="410000"][data-issuer="330000"]`
 	step("admin: matrix",
@@ -329,6 +354,33 @@ func writeTemp(t *testing.T, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// y4m turns a PNG into a short YUV4MPEG2 video (4:2:0, grey chroma) for
+// Chromium's fake camera.
+func y4m(t *testing.T, pngBytes []byte) []byte {
+	img, err := png.Decode(bytes.NewReader(pngBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	w, h := b.Dx()&^1, b.Dy()&^1
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "YUV4MPEG2 W%d H%d F10:1 Ip A1:1 C420jpeg\n", w, h)
+	luma := make([]byte, w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			luma[y*w+x] = byte((299*r + 587*g + 114*bl) / 1000 >> 8)
+		}
+	}
+	chroma := bytes.Repeat([]byte{128}, 2*(w/2)*(h/2))
+	for range 5 {
+		out.WriteString("FRAME\n")
+		out.Write(luma)
+		out.Write(chroma)
+	}
+	return out.Bytes()
 }
 
 // blankPNG is a white 64×64 PNG: an image, but no QR code.
