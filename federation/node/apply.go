@@ -23,8 +23,9 @@ const applyTimeout = 5 * time.Second
 // Apply commits a signed command through Raft and returns its log index.
 // On a follower it forwards to the leader over gRPC (PeeringService.Forward).
 // Errors: registry.ErrBadCommand (undecodable), registry.ErrRefused (the
-// FSM refused it: unauthorised, expired, replayed, bad signature or a rule;
-// nothing changed, and the refusal is in the audit log), ErrOutcomeUnknown
+// FSM refused it: unauthorised or a rule, recorded in the audit log; or a
+// bad signature, expired or replayed, refused before the log and so not
+// audited), ErrOutcomeUnknown
 // (leadership lost mid-write), ErrNoLeader, or the context's error.
 func (n *Node) Apply(ctx context.Context, sc *roamv1.SignedCommand) (uint64, error) {
 	b, err := registry.EncodeSigned(sc)
@@ -136,7 +137,7 @@ func (n *Node) precheckForward(b []byte) error {
 	if !n.caughtUp.Load() {
 		return nil
 	}
-	return n.judgeCaughtUp(func() error { return n.fsm.CheckSignatures(b) })
+	return n.judgeCaughtUp(func() error { return n.fsm.CheckBeforeLog(b, time.Now()) })
 }
 
 // precheckMember is precheckForward for a membership command (Join,
@@ -189,13 +190,15 @@ func (n *Node) judgeCaughtUp(check func() error) error {
 func (n *Node) applyLocal(b []byte) (uint64, error, bool) {
 	// Only entries whose signatures verify reach the log, so a signature
 	// that fails on replay proves the log was edited (VerifyDataDir).
-	err := n.judgeCaughtUp(func() error { return n.fsm.CheckSignatures(b) })
+	// Expired and replayed commands stop here too (CheckBeforeLog): a
+	// replay of a public signed command must not grow the log.
+	err := n.judgeCaughtUp(func() error { return n.fsm.CheckBeforeLog(b, time.Now()) })
 	if errors.Is(err, errCatchUp) {
 		return 0, err, true
 	}
 	if err != nil {
 		// Not in the log, so not in the audit trail: the node's log keeps it.
-		n.log.Warn("refused a registry command before the log: its signatures do not verify", "reason", err.Error())
+		n.log.Warn("refused a registry command before the log", "reason", err.Error())
 		return 0, err, false
 	}
 	f := n.raft.Apply(b, applyTimeout)
