@@ -10,10 +10,13 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -91,8 +94,12 @@ type Backend interface {
 	Info() Info
 	// Verify decides on payload at this node for a checkpoint kind, now.
 	Verify(ctx context.Context, payload []byte, checkpoint string) (*roamv1.Decision, error)
-	// Registry is the applied registry state.
+	// Registry is the applied registry state (its audit field may be
+	// empty: the audit log comes from Audit).
 	Registry() *roamv1.RegistrySnapshot
+	// Audit is the newest limit audit records, oldest first, and the
+	// number of records in all.
+	Audit(limit int) ([]*roamv1.AuditRecord, int)
 	// Cluster asks every member for its applied index (bounded by ctx).
 	Cluster(ctx context.Context) (*Cluster, error)
 	// Propose submits a signed registry command, as RegistryService.Propose.
@@ -101,18 +108,26 @@ type Backend interface {
 	Now() time.Time
 }
 
+// Options tune the handler.
+type Options struct {
+	// LocalOnly answers only requests whose Host header names a loopback
+	// address (localhost, 127.0.0.1, [::1]); set it when the console
+	// listens on loopback, so a web page the operator visits cannot reach
+	// it through DNS rebinding.
+	LocalOnly bool
+}
+
 // New returns the console's handler: the pages at /, /checkpoint and
 // /admin, their assets under /static/, and the JSON API under /api/.
-func New(b Backend) http.Handler {
+func New(b Backend, o Options) http.Handler {
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic(err) // the embed directive guarantees the directory
 	}
-	h := &handler{b: b}
+	h := &handler{b: b, decodeSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	mux := http.NewServeMux()
 	page := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			securityHeaders(w)
 			http.ServeFileFS(w, r, sub, name)
 		}
 	}
@@ -121,7 +136,14 @@ func New(b Backend) http.Handler {
 	})
 	mux.HandleFunc("GET /checkpoint", page("checkpoint.html"))
 	mux.HandleFunc("GET /admin", page("admin.html"))
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(sub)))
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /api/info", h.info)
 	mux.HandleFunc("POST /api/verify", h.verify)
 	mux.HandleFunc("GET /api/registry", h.registry)
@@ -131,7 +153,27 @@ func New(b Backend) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a console API call", r.Method, r.URL.Path))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		if o.LocalOnly && !loopbackHost(r.Host) {
+			writeError(w, http.StatusMisdirectedRequest, "host_not_local", fmt.Sprintf("this console serves localhost only; Host %q is not a loopback name", r.Host))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // securityHeaders: the pages load nothing from elsewhere, may use the
@@ -143,7 +185,41 @@ func securityHeaders(w http.ResponseWriter) {
 	w.Header().Set("Permissions-Policy", "camera=(self)")
 }
 
-type handler struct{ b Backend }
+type handler struct {
+	b Backend
+	// decodeSem bounds the QR photos decoded at once (half the cores, at
+	// least one), so uploads cannot starve Raft of CPU or the process of
+	// memory (found by review: 64 parallel uploads took 10 GB and forced
+	// elections); decodeWaiting counts the uploads queued for it.
+	decodeSem     chan struct{}
+	decodeWaiting atomic.Int32
+}
+
+// Upload queue bounds: beyond maxDecodeWaiting queued photos, or after
+// decodeWait in the queue, an upload is answered 503 busy.
+const (
+	maxDecodeWaiting = 16
+	decodeWait       = 10 * time.Second
+)
+
+// acquireDecode takes a decode slot, or reports false when the queue is
+// full, the wait is over or the request is gone; release with <-h.decodeSem.
+func (h *handler) acquireDecode(ctx context.Context) bool {
+	if h.decodeWaiting.Add(1) > maxDecodeWaiting {
+		h.decodeWaiting.Add(-1)
+		return false
+	}
+	defer h.decodeWaiting.Add(-1)
+	t := time.NewTimer(decodeWait)
+	defer t.Stop()
+	select {
+	case h.decodeSem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
 
 // apiError is every error body: a stable code (a reason code where the
 // input was the problem) and a message a person can act on.
@@ -295,7 +371,13 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 				b, _ := io.ReadAll(io.LimitReader(p, 64))
 				checkpoint = string(b)
 			case "image":
+				if !h.acquireDecode(r.Context()) {
+					w.Header().Set("Retry-After", "2")
+					writeError(w, http.StatusServiceUnavailable, "busy", "this node is reading other QR photos; retry in a moment, or paste the code text")
+					return
+				}
 				text, err := qrimage.Decode(p)
+				<-h.decodeSem
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
 					writeError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("upload: a photo may be up to %d bytes", qrimage.MaxFileBytes))
@@ -356,6 +438,12 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 // decodeJSON reads one JSON object of at most limit bytes into v, with no
 // unknown fields, and writes the error itself when it fails.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	// application/json only: a cross-site HTML form can send text/plain or
+	// form bodies without a CORS preflight, never application/json.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, string(reason.Malformed), "send the request body as application/json")
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -446,9 +534,10 @@ type AuditRow struct {
 
 func trimEnum(s, prefix string) string { return strings.TrimPrefix(s, prefix) }
 
-// BuildRegistryView flattens a registry snapshot for the admin page,
-// newest audit records first.
-func BuildRegistryView(st *roamv1.RegistrySnapshot) RegistryView {
+// BuildRegistryView flattens a registry snapshot and its newest audit
+// records (oldest first, total in all) for the admin page, newest audit
+// record first.
+func BuildRegistryView(st *roamv1.RegistrySnapshot, audit []*roamv1.AuditRecord, total int) RegistryView {
 	v := RegistryView{Index: st.GetIndex(), NationalQuorum: st.GetNationalQuorum(),
 		Jurisdictions: []JurisdictionRow{}, Agreements: []AgreementRow{}, AdminKeys: []AdminKeyRow{}, Audit: []AuditRow{}}
 	byID := map[string]int{}
@@ -473,8 +562,7 @@ func BuildRegistryView(st *roamv1.RegistrySnapshot) RegistryView {
 	for _, k := range st.GetAdminKeys() {
 		v.AdminKeys = append(v.AdminKeys, AdminKeyRow{Kid: k.GetKid(), Jurisdiction: k.GetJurisdiction(), Alg: k.GetAlg(), Holder: k.GetHolder(), Revoked: k.GetRevoked()})
 	}
-	audit := st.GetAudit()
-	v.AuditTotal = len(audit)
+	v.AuditTotal = total
 	for i := len(audit) - 1; i >= 0 && len(v.Audit) < auditShown; i-- {
 		r := audit[i]
 		v.Audit = append(v.Audit, AuditRow{Index: r.GetIndex(), Time: r.GetTime(), CommandID: r.GetCommandId(),
@@ -485,7 +573,8 @@ func BuildRegistryView(st *roamv1.RegistrySnapshot) RegistryView {
 }
 
 func (h *handler) registry(w http.ResponseWriter, _ *http.Request) {
-	v := BuildRegistryView(h.b.Registry())
+	audit, total := h.b.Audit(auditShown)
+	v := BuildRegistryView(h.b.Registry(), audit, total)
 	v.Now = h.b.Now().Unix()
 	writeJSON(w, http.StatusOK, v)
 }

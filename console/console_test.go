@@ -49,8 +49,11 @@ func (f *fakeBackend) Registry() *roamv1.RegistrySnapshot {
 		Jurisdictions: []*roamv1.Jurisdiction{{Id: "410000", Name: "Henan"}, {Id: "330000", Name: "Zhejiang"}},
 		Keys:          []*roamv1.IssuerKey{{Kid: "k1", Jurisdiction: "330000", Alg: "ES256", State: roamv1.KeyState_KEY_STATE_ACTIVE, Jwk: []byte(`{"d":"never shown"}`)}},
 		Agreements:    []*roamv1.Agreement{{Id: "410000-330000", Host: "410000", Issuer: "330000", Version: 1, State: roamv1.AgreementState_AGREEMENT_STATE_ACTIVE, EffectiveFrom: 1582819200}},
-		Audit:         []*roamv1.AuditRecord{{Index: 1, Accepted: true}, {Index: 2, Reason: "expired"}},
 	}
+}
+
+func (f *fakeBackend) Audit(int) ([]*roamv1.AuditRecord, int) {
+	return []*roamv1.AuditRecord{{Index: 1, Accepted: true}, {Index: 2, Reason: "expired"}}, 5
 }
 
 func (f *fakeBackend) Cluster(context.Context) (*Cluster, error) {
@@ -145,7 +148,7 @@ func TestVerifyBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeBackend{}
-			h := New(f)
+			h := New(f, Options{})
 			ctype, body := tc.ctype, io.Reader(strings.NewReader(tc.body))
 			if tc.multipart != nil {
 				var b *bytes.Buffer
@@ -167,7 +170,7 @@ func TestVerifyBadInput(t *testing.T) {
 // photo is verified as the exact text it encodes.
 func TestVerifyView(t *testing.T) {
 	f := &fakeBackend{}
-	code, out := do(t, New(f), "POST", "/api/verify", "application/json", strings.NewReader(`{"code":"roam:a.b.c","checkpoint":"metro"}`))
+	code, out := do(t, New(f, Options{}), "POST", "/api/verify", "application/json", strings.NewReader(`{"code":"roam:a.b.c","checkpoint":"metro"}`))
 	if code != 200 {
 		t.Fatal(code, out)
 	}
@@ -181,7 +184,7 @@ func TestVerifyView(t *testing.T) {
 }
 
 func TestRegistryView(t *testing.T) {
-	code, out := do(t, New(&fakeBackend{}), "GET", "/api/registry", "", nil)
+	code, out := do(t, New(&fakeBackend{}, Options{}), "GET", "/api/registry", "", nil)
 	if code != 200 {
 		t.Fatal(code)
 	}
@@ -206,7 +209,7 @@ func TestRegistryView(t *testing.T) {
 // and holds no key; submit forwards only signatures.
 func TestPrepareSubmit(t *testing.T) {
 	f := &fakeBackend{}
-	h := New(f)
+	h := New(f, Options{})
 	code, out := do(t, h, "POST", "/api/admin/prepare", "application/json",
 		strings.NewReader(`{"type":"SuspendAgreement","body":{"id":"410000-330000","by":"410000","reason":"outbreak","at":"1583020800"}}`))
 	if code != 200 {
@@ -257,7 +260,7 @@ func TestAdminBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeBackend{}
-			code, out := do(t, New(f), "POST", tc.path, "application/json", strings.NewReader(tc.body))
+			code, out := do(t, New(f, Options{}), "POST", tc.path, "application/json", strings.NewReader(tc.body))
 			if code != tc.status || errCode(out) != tc.code {
 				t.Fatalf("status %d code %q, want %d %q: %v", code, errCode(out), tc.status, tc.code, out)
 			}
@@ -269,7 +272,7 @@ func TestAdminBadInput(t *testing.T) {
 }
 
 func TestPagesAndRoutes(t *testing.T) {
-	h := New(&fakeBackend{})
+	h := New(&fakeBackend{}, Options{})
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -306,7 +309,7 @@ func FuzzAPI(f *testing.F) {
 	f.Add(uint8(0), "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n\x89PNG\r\n--x--\r\n"))
 	f.Add(uint8(1), "application/json", []byte(`{"type":"AddKey","body":{"jwk":"AAAA"}}`))
 	paths := []string{"/api/verify", "/api/admin/prepare", "/api/admin/submit"}
-	h := New(&fakeBackend{})
+	h := New(&fakeBackend{}, Options{})
 	f.Fuzz(func(t *testing.T, which uint8, ctype string, body []byte) {
 		path := paths[int(which)%len(paths)]
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))
@@ -320,4 +323,74 @@ func FuzzAPI(f *testing.F) {
 			t.Fatalf("%s: body is not JSON: %q", path, rec.Body)
 		}
 	})
+}
+
+// TestWebHardening: found by review — DNS rebinding to a loopback console,
+// pages served under /static/ without the security headers, directory
+// listings, and cross-site form posts to the admin API.
+func TestWebHardening(t *testing.T) {
+	local := New(&fakeBackend{}, Options{LocalOnly: true})
+	open := New(&fakeBackend{}, Options{})
+	for _, tc := range []struct {
+		name         string
+		h            http.Handler
+		method, path string
+		host, ctype  string
+		body         string
+		status       int
+	}{
+		{"rebinding name refused", local, "GET", "/api/registry", "attacker.example:7450", "", "", http.StatusMisdirectedRequest},
+		{"localhost served", local, "GET", "/api/registry", "localhost:7450", "", "", 200},
+		{"127.0.0.1 served", local, "GET", "/api/registry", "127.0.0.1:7450", "", "", 200},
+		{"[::1] served", local, "GET", "/api/info", "[::1]:7450", "", "", 200},
+		{"any host when not local-only", open, "GET", "/api/info", "console.henan.example", "", "", 200},
+		{"no directory listing", open, "GET", "/static/", "", "", "", 404},
+		{"cross-site form to prepare", open, "POST", "/api/admin/prepare", "", "text/plain", `{"type":"SuspendAgreement"}`, 415},
+		{"cross-site form to submit", open, "POST", "/api/admin/submit", "", "application/x-www-form-urlencoded", `signatures=a.b.c`, 415},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			rec := httptest.NewRecorder()
+			tc.h.ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tc.status)
+			}
+		})
+	}
+	rec := httptest.NewRecorder()
+	open.ServeHTTP(rec, httptest.NewRequest("GET", "/static/admin.html", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("/static/admin.html: %d, CSP %q", rec.Code, rec.Header().Get("Content-Security-Policy"))
+	}
+}
+
+// TestDecodeQueue: one photo decodes per slot; a full queue or a long wait
+// is answered busy, never queued without bound.
+func TestDecodeQueue(t *testing.T) {
+	h := &handler{decodeSem: make(chan struct{}, 1)}
+	ctx := context.Background()
+	if !h.acquireDecode(ctx) {
+		t.Fatal("free slot refused")
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if h.acquireDecode(short) {
+		t.Fatal("second decode admitted while the slot is held")
+	}
+	h.decodeWaiting.Store(maxDecodeWaiting)
+	start := time.Now()
+	if h.acquireDecode(ctx) || time.Since(start) > time.Second {
+		t.Fatal("a full queue must refuse at once")
+	}
+	h.decodeWaiting.Store(0)
+	<-h.decodeSem
+	if !h.acquireDecode(ctx) {
+		t.Fatal("released slot refused")
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	_ "image/jpeg" // JPEG photos
 	_ "image/png"  // PNG files
@@ -25,6 +26,12 @@ const (
 	// MaxPixels caps width × height before the image is decoded (a 16 MP
 	// phone photo fits).
 	MaxPixels = 16_000_000
+	// MaxDecodedBytes caps the memory the decoded picture may take, in
+	// bytes: width × height × the bytes per pixel of its colour model. A
+	// 16 MP 8-bit photo fits; a 16 MP 16-bit PNG (128 MB, a few KB on the
+	// wire when flat) does not (found by review: twelve of them decoding
+	// at once took 2 GB).
+	MaxDecodedBytes = 80 << 20
 	// scanEdge is the longest edge the QR reader sees: larger pictures are
 	// scaled down first, which bounds time and memory and loses nothing a
 	// phone camera's QR needs.
@@ -53,6 +60,9 @@ func Decode(r io.Reader) (string, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxPixels {
 		return "", reason.New(reason.InputTooLarge, "%s image is %dx%d pixels; the limit is %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
 	}
+	if n := cfg.Width * cfg.Height * bytesPerPixel(cfg.ColorModel); n > MaxDecodedBytes {
+		return "", reason.New(reason.InputTooLarge, "%s image is %dx%d pixels at %d bytes each, %d MB decoded; the limit is %d MB (send an 8-bit image)", format, cfg.Width, cfg.Height, bytesPerPixel(cfg.ColorModel), n>>20, MaxDecodedBytes>>20)
+	}
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return "", reason.New(reason.Malformed, "decode %s: %v", format, err)
@@ -70,6 +80,24 @@ func Decode(r io.Reader) (string, error) {
 		img = rotate90(img)
 	}
 	return "", ErrNoQR
+}
+
+// bytesPerPixel is what image.Decode allocates per pixel for a colour
+// model: 8 for 16-bit colour, 2 for 16-bit grey, 1 for 8-bit grey, 2 for
+// JPEG's YCbCr (rounded up from 4:2:0's 1.5), 4 otherwise (RGBA, paletted
+// images decoded to RGBA).
+func bytesPerPixel(m color.Model) int {
+	switch m {
+	case color.RGBA64Model, color.NRGBA64Model:
+		return 8
+	case color.Gray16Model:
+		return 2
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.YCbCrModel:
+		return 2
+	}
+	return 4
 }
 
 func rotate90(src image.Image) image.Image {

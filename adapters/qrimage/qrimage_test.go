@@ -112,6 +112,8 @@ func TestBadImages(t *testing.T) {
 		"blank image":   {encodePNG(t, image.NewGray(image.Rect(0, 0, 200, 200))), func(err error) bool { return errors.Is(err, ErrNoQR) }},
 		"pixel bomb":    {hb, func(err error) bool { return err != nil }}, // its IHDR checksum no longer matches: malformed or too large
 		"truncated PNG": {encodePNG(t, huge)[:20], func(err error) bool { return reason.Of(err) == reason.Malformed }},
+		// 16-bit colour at 12 MP: 96 MB decoded from a few KB (review).
+		"16-bit memory bomb": {encodePNG(t, image.NewNRGBA64(image.Rect(0, 0, 4000, 3000))), func(err error) bool { return reason.Of(err) == reason.InputTooLarge }},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Decode(bytes.NewReader(c.b)); !c.want(err) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"image"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -310,6 +312,23 @@ func browserConsole(t *testing.T, ctx context.Context, r running) {
 	}
 	if *update {
 		shoot("matrix.png", chromedp.Screenshot(chromedp.ID("matrix-section")))
+	}
+
+	// The page reads a prepared command back before signing it: its
+	// protobuf reader agrees with Go's encoding of a real prepare.
+	prep, err := http.Post(henan+"/api/admin/prepare", "application/json", strings.NewReader(
+		`{"type":"TerminateAgreement","body":{"id":"410000-330000","by":"410000","reason":"理由 reason","at":"1584666000"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prepared struct{ Payload string }
+	if err := json.NewDecoder(prep.Body).Decode(&prepared); err != nil {
+		t.Fatal(err)
+	}
+	prep.Body.Close()
+	got := eval(`JSON.stringify(jws.readAgreementCommand(` + strconv.Quote(prepared.Payload) + `))`)
+	if !strings.Contains(got, `"type":7,"id":"410000-330000","by":"410000","reason":"理由 reason","at":1584666000`) {
+		t.Errorf("browser read the prepared command as %s", got)
 	}
 
 	// Load Henan's admin key (it stays in the browser) and suspend the

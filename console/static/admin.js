@@ -139,12 +139,21 @@
     } catch (e) { fail(e); }
   }
 
+  // The CommandType numbers of registry.proto the page can sign.
+  const commandTypes = { SuspendAgreement: 6, TerminateAgreement: 7 };
+
   async function act(type) {
     if (!selected || !signer) return;
     roam.text("actionresult", "preparing…");
     try {
       const body = { id: selected.id, by: signerJur, reason: $("why").value, at: String(reg.now) };
       const p = await roam.api("/api/admin/prepare", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ type, body }) });
+      // Sign only what was asked: read the node's payload back (found by
+      // review: the page once signed whatever prepare returned).
+      const got = jws.readAgreementCommand(p.payload);
+      if (got.type !== commandTypes[type] || got.id !== body.id || got.by !== body.by || got.reason !== body.reason || String(got.at) !== body.at) {
+        throw new Error("the node prepared a different command than asked (" + JSON.stringify(got) + "); nothing was signed");
+      }
       const sig = await jws.sign(signer, p.payload, p.typ);
       const r = await roam.api("/api/admin/submit", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ signatures: [sig] }) });
       roam.text("actionresult", type + " applied at registry index " + r.index + " (command " + r.command_id + ")");

@@ -21,7 +21,8 @@
       li.append(roam.make("div", r.message, "muted"));
       ol.append(li);
     }
-    roam.text("issuer", d.issuer || "—");
+    // A rejected code's issuer may be only what the code claims.
+    roam.text("issuer", d.issuer ? d.issuer + (d.outcome === "REJECT" ? " (as the code claims, not verified 码内声明，未验证)" : "") : "—");
     roam.text("agreement", d.agreement_id || "— (none used)");
     roam.text("policy", d.policy_version || "—");
     roam.text("index", d.registry_index);

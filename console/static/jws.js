@@ -33,6 +33,53 @@ const jws = {
     const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(thumb)));
     return { key, alg, kid: jws.b64u(digest) };
   },
+  // fields decodes one protobuf message (wire format) into a map from
+  // field number to its last value: a Number for varints, a Uint8Array
+  // for length-delimited fields. Enough to read a prepared command back
+  // before signing it; anything else (groups, fixed32/64) is refused.
+  fields(bytes) {
+    const out = {};
+    let i = 0;
+    const varint = () => {
+      let v = 0, mul = 1;
+      for (let n = 0; n < 10; n++) {
+        if (i >= bytes.length) throw new Error("truncated varint");
+        const b = bytes[i++];
+        v += (b & 0x7f) * mul;
+        if (!(b & 0x80)) return v;
+        mul *= 128;
+      }
+      throw new Error("varint too long");
+    };
+    while (i < bytes.length) {
+      const key = varint(), num = Math.floor(key / 8), wt = key % 8;
+      if (wt === 0) out[num] = varint();
+      else if (wt === 2) {
+        const len = varint();
+        if (i + len > bytes.length) throw new Error("truncated field");
+        out[num] = bytes.subarray(i, i + len);
+        i += len;
+      } else throw new Error("unexpected wire type " + wt);
+    }
+    return out;
+  },
+  unb64u(s) {
+    const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  },
+  // readAgreementCommand reads a prepared CommandPayload holding a
+  // SuspendAgreement or TerminateAgreement (registry.proto: CommandPayload
+  // {1 id, 2 expires_at, 3 Command {1 type, 2 payload}}, the agreement
+  // command {1 id, 2 by, 3 reason, 4 at}), so the page signs only what the
+  // admin asked for, whatever the node returned.
+  readAgreementCommand(payloadB64u) {
+    const cp = jws.fields(jws.unb64u(payloadB64u));
+    const cmd = jws.fields(cp[3] || new Uint8Array());
+    const body = jws.fields(cmd[2] || new Uint8Array());
+    const td = new TextDecoder("utf-8", { fatal: true });
+    const str = (b) => (b ? td.decode(b) : "");
+    return { type: cmd[1] || 0, id: str(body[1]), by: str(body[2]), reason: str(body[3]), at: body[4] || 0, expiresAt: cp[2] || 0 };
+  },
   // sign returns a compact JWS over the base64url payload the server prepared.
   async sign(signer, payloadB64u, typ) {
     const header = jws.b64u(new TextEncoder().encode(JSON.stringify({ alg: signer.alg, kid: signer.kid, typ })));

@@ -103,6 +103,9 @@ type Node struct {
 	// admin is the admin HTTP server on adminLis (adminhttp.go), if any.
 	admin    *http.Server
 	adminLis net.Listener
+	// limiter is the gRPC server's per-caller rate limit, which the
+	// console's API shares (nil when rate_limit.disabled).
+	limiter *rateLimiter
 	// console is the web console's HTTP server on consoleLis (console.go).
 	console    *http.Server
 	consoleLis net.Listener
@@ -305,6 +308,7 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 	// Resource bounds (issue 5 §6): message sizes, a TLS handshake deadline,
 	// per-caller rate limits, and a deadline on every unary handler.
 	limiter := newRateLimiter(cfg.RateLimit)
+	n.limiter = limiter
 	n.grpc = grpc.NewServer(append(srvOpts,
 		telemetry.ServerOption(n.tp, n.metrics.Provider),
 		grpc.MaxRecvMsgSize(peering.MaxMessageBytes),

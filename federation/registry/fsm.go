@@ -207,6 +207,19 @@ func (f *FSM) Audit(from uint64, limit int) []*roamv1.AuditRecord {
 	return out
 }
 
+// AuditTail returns the newest limit audit records, oldest first, and the
+// number of records in all.
+func (f *FSM) AuditTail(limit int) ([]*roamv1.AuditRecord, int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n := f.st.audit.count()
+	out := make([]*roamv1.AuditRecord, 0, min(limit, n))
+	for i := max(0, n-limit); i < n; i++ {
+		out = append(out, f.st.audit.record(i))
+	}
+	return out, n
+}
+
 // Initialized reports whether the registry has its genesis.
 func (f *FSM) Initialized() bool {
 	f.mu.RLock()
