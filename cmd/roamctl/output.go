@@ -72,11 +72,18 @@ func isTerminal(w io.Writer) bool {
 
 // styler paints text with ANSI SGR sequences, or leaves it alone when
 // colour is off (the zero value).
-type styler struct{ on bool }
+type styler struct {
+	on bool
+	// tty: stdout is a terminal, so text from the node is cleaned of
+	// control characters whether or not colour is on (found by review: a
+	// code's own iss reached the terminal raw under NO_COLOR).
+	tty bool
+}
 
 // styler is the colour decision for cmd's standard output.
 func (g *globals) styler(cmd *cobra.Command) styler {
-	return styler{on: colorEnabled(g.color, isTerminal(cmd.OutOrStdout()), g.json, os.Getenv("NO_COLOR"))}
+	tty := isTerminal(cmd.OutOrStdout())
+	return styler{on: colorEnabled(g.color, tty, g.json, os.Getenv("NO_COLOR")), tty: tty}
 }
 
 // SGR parameters used by roamctl.
@@ -99,12 +106,13 @@ func (s styler) paint(sgr, text string) string {
 	return "\x1b[" + sgr + "m" + text + "\x1b[0m"
 }
 
-// clean makes text from the node safe to print between our own escapes:
-// with colour on, control characters (ESC, NUL, …) become U+FFFD so a
-// registry entry or reason message cannot inject terminal sequences or
-// break the table layout. With colour off the text is printed as is.
+// clean makes text from the node safe to print: on a terminal or with
+// colour on, control characters (ESC, NUL, …) become U+FFFD so a registry
+// entry, a reason message or a code's own claims cannot inject terminal
+// sequences or break the table layout. Into a pipe or file without colour
+// the text is printed as is.
 func (s styler) clean(text string) string {
-	if !s.on {
+	if !s.on && !s.tty {
 		return text
 	}
 	return strings.Map(func(r rune) rune {
@@ -192,7 +200,14 @@ func (t *table) flush() error {
 	if !t.st.on {
 		tw := tabwriter.NewWriter(t.w, 0, 2, 2, ' ', 0)
 		for _, r := range t.rows {
-			if _, err := io.WriteString(tw, strings.Join(r.cells, "\t")+"\n"); err != nil {
+			cells := r.cells
+			if t.st.tty {
+				cells = make([]string, len(r.cells))
+				for j, c := range r.cells {
+					cells[j] = t.st.clean(c)
+				}
+			}
+			if _, err := io.WriteString(tw, strings.Join(cells, "\t")+"\n"); err != nil {
 				return err
 			}
 		}

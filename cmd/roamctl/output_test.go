@@ -159,7 +159,7 @@ func TestTable(t *testing.T) {
 			}
 			render := func(on bool) string {
 				var b bytes.Buffer
-				tb := styler{on}.table(&b, tt.header...).colorBy(stateSGR, 2)
+				tb := styler{on: on}.table(&b, tt.header...).colorBy(stateSGR, 2)
 				for _, r := range tt.rows {
 					tb.row(r...)
 				}
@@ -194,7 +194,7 @@ func TestTableSections(t *testing.T) {
 		b  *bytes.Buffer
 		on bool
 	}{{&plain, false}, {&colour, true}} {
-		tb := styler{c.on}.table(c.b).colorBy(stateSGR, 0)
+		tb := styler{on: c.on}.table(c.b).colorBy(stateSGR, 0)
 		tb.row("requests", 10)
 		tb.row()
 		tb.header("OUTCOME", "REQUESTS", "SHARE")
@@ -217,7 +217,7 @@ func TestTableSections(t *testing.T) {
 // cannot carry its own escapes into the terminal or shift the columns.
 func TestTableCleansControlCharacters(t *testing.T) {
 	var b bytes.Buffer
-	tb := styler{true}.table(&b, "ID", "NAME")
+	tb := styler{on: true}.table(&b, "ID", "NAME")
 	tb.row("1", "evil\x1b]0;pwned\x07name")
 	tb.row("2", "nul\x00here")
 	if err := tb.flush(); err != nil {
@@ -275,7 +275,7 @@ func TestDecisionBannerGolden(t *testing.T) {
 			if err := writeDecision(&plain, c.d, styler{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := writeDecision(&colour, c.d, styler{true}); err != nil {
+			if err := writeDecision(&colour, c.d, styler{on: true}); err != nil {
 				t.Fatal(err)
 			}
 			allColour.Write(colour.Bytes())
