@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,5 +46,64 @@ func TestLogHandlerTraceIDs(t *testing.T) {
 		if got != tc.trace || span != tc.spanID || rec["node"] != "410000" {
 			t.Errorf("%s: %v", tc.name, rec)
 		}
+	}
+}
+
+// collector is an in-process OTLP/gRPC trace receiver: what an
+// OpenTelemetry collector's otlp receiver accepts on :4317.
+type collector struct {
+	coltracepb.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	spans map[string][]string // service.name -> span names
+}
+
+func (c *collector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range req.GetResourceSpans() {
+		svc := ""
+		for _, kv := range rs.GetResource().GetAttributes() {
+			if kv.GetKey() == "service.instance.id" {
+				svc = kv.GetValue().GetStringValue()
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				c.spans[svc] = append(c.spans[svc], s.GetName())
+			}
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// TestOTLPExport: with exporter otlp, a node's spans reach a collector over
+// real OTLP/gRPC, under the node's id (issue 7 §1).
+func TestOTLPExport(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{spans: map[string][]string{}}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, col)
+	go srv.Serve(lis)
+	defer srv.Stop()
+
+	ctx := context.Background()
+	tp, stop, err := Provider(ctx, Config{Exporter: ExporterOTLP, OTLPEndpoint: lis.Addr().String(), Insecure: true}, "roamd", "410000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, root := tp.Tracer("test").Start(ctx, "recognition.Verify")
+	_, child := tp.Tracer("test").Start(sctx, "recognition.policy")
+	child.End()
+	root.End()
+	if err := stop(ctx); err != nil { // flushes the batch
+		t.Fatal(err)
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if got := strings.Join(col.spans["410000"], ","); got != "recognition.policy,recognition.Verify" {
+		t.Fatalf("collector received %v", col.spans)
 	}
 }
