@@ -344,6 +344,17 @@ func browserConsole(t *testing.T, ctx context.Context, r running) {
 	if ks := text("#keystatus"); !strings.Contains(ks, "Signing as 410000") {
 		t.Errorf("key status = %q", ks)
 	}
+	// A national admin may act on any agreement: Beijing ← Tianjin.
+	bjTj := `td[data-host="110000"][data-issuer="120000"]`
+	step("admin: national suspension",
+		chromedp.Click(chromedp.ID("forget")),
+		chromedp.SetUploadFiles(chromedp.ID("adminkey"), []string{filepath.Join(r.keys, "national-1.jwk")}),
+		chromedp.WaitVisible(chromedp.ID("forget")),
+		chromedp.Click(chromedp.CSS(bjTj)),
+		chromedp.WaitVisible(chromedp.ID("actions")),
+		chromedp.Click(chromedp.ID("suspend")),
+		chromedp.WaitVisible(chromedp.CSS(bjTj+`[data-state="SUSPENDED"]`)),
+	)
 	var a *roamv1.Agreement
 	for _, x := range r.c.members["330000"].node.FSM().State().GetAgreements() {
 		if x.GetId() == "410000-330000" {

@@ -59,9 +59,11 @@
       ["Colours 互认颜色", (a.colors || []).join(", ") || "all 全部"], ["Proposed by", a.proposed_by],
       ["Pending change", a.pending ? "yes, awaiting the other party" : "no"]];
     for (const [k, v] of facts) dl.append(roam.make("dt", k), roam.make("dd", v));
-    const party = signer && (signerJur === a.host || signerJur === a.issuer);
+    // Either party's admin, or a national admin (000000), may suspend or
+    // terminate (README, "National admin"); the FSM decides for real.
+    const party = signer && (signerJur === a.host || signerJur === a.issuer || signerJur === "000000");
     $("actions").hidden = !party || a.state === "TERMINATED";
-    roam.text("actionresult", signer && !party ? "Your key's jurisdiction " + signerJur + " is not a party to this agreement." : "");
+    roam.text("actionresult", signer && !party ? "Your key's jurisdiction " + signerJur + " is not a party to this agreement, nor national." : "");
   }
 
   function renderJurisdictions() {
