@@ -150,7 +150,14 @@ func New(b Backend, o Options) http.Handler {
 	mux.HandleFunc("GET /api/cluster", h.cluster)
 	mux.HandleFunc("POST /api/admin/prepare", h.prepare)
 	mux.HandleFunc("POST /api/admin/submit", h.submit)
+	allowed := map[string]string{"/api/info": "GET", "/api/verify": "POST", "/api/registry": "GET", "/api/cluster": "GET",
+		"/api/admin/prepare": "POST", "/api/admin/submit": "POST"}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := allowed[r.URL.Path]; ok {
+			w.Header().Set("Allow", m)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, m, r.Method))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a console API call", r.Method, r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

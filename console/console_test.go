@@ -283,7 +283,8 @@ func TestPagesAndRoutes(t *testing.T) {
 		{"GET", "/static/jws.js", 200, "crypto.subtle.sign"},
 		{"GET", "/", 302, ""},
 		{"GET", "/api/nope", 404, "not_found"},
-		{"DELETE", "/api/verify", 404, "not_found"},
+		{"DELETE", "/api/verify", 405, "method_not_allowed"},
+		{"POST", "/api/registry", 405, "takes GET"},
 		{"GET", "/static/../console.go", 404, ""},
 	} {
 		req := httptest.NewRequest(tc.method, tc.path, nil)
