@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -241,6 +244,9 @@ func Start(ctx context.Context, cfg *Config, opts Options) (_ *Node, err error) 
 		if err != nil {
 			return nil, fmt.Errorf("genesis: %w", err)
 		}
+		if err := checkGenesisPin(cfg.DataDir, b, cfg.Genesis); err != nil {
+			return nil, err
+		}
 		n.fsm.PinGenesis(b)
 	}
 	if err := n.startRaft(opts.RaftLogLevel); err != nil {
@@ -441,6 +447,40 @@ func raftAdvertise(hostport string, tls bool) (net.Addr, error) {
 		return namedAddr(hostport), nil
 	}
 	return net.ResolveTCPAddr("tcp", hostport)
+}
+
+// genesisPinFile, in the data dir, holds the SHA-256 (hex) of the genesis
+// entry the node first started with.
+const genesisPinFile = "genesis.sha256"
+
+// checkGenesisPin refuses to start a node whose data dir was founded by
+// another genesis than entry: its registry would refuse every snapshot and
+// the log's own genesis, so it could never be ready. Found by review: a
+// deploy script that re-signed the genesis on every run left restarted
+// nodes failing with raft's "failed to load any existing snapshots". The
+// first start records the pin. path names the genesis file for the error.
+func checkGenesisPin(dataDir string, entry []byte, path string) error {
+	sum := sha256.Sum256(entry)
+	want := hex.EncodeToString(sum[:])
+	pin := filepath.Join(dataDir, genesisPinFile)
+	got, err := os.ReadFile(pin)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(pin, []byte(want+"\n"), 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("genesis pin: %w", err)
+	}
+	if have := strings.TrimSpace(string(got)); have != want {
+		if path == "" {
+			path = "the genesis given"
+		}
+		return fmt.Errorf("genesis: %s (sha256 %s…) is not the genesis this node's data dir was founded with (%s holds %s…): a node never changes federation; restore the federation's original genesis file (renewing certificates must not re-sign it)",
+			path, want[:12], pin, have[:min(12, len(have))])
+	}
+	return nil
 }
 
 func (n *Node) startRaft(level string) error {
