@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -72,11 +73,14 @@ func notGRPC(msg string) bool {
 type globals struct {
 	adminKeys []string
 	tlsCA     string
-	ttl       time.Duration
-	addr      string
-	timeout   time.Duration
-	json      bool
-	color     colorMode
+	// tlsCert and tlsKey: a client certificate from the federation CA,
+	// needed where a node admits only its own jurisdiction (code issue).
+	tlsCert, tlsKey string
+	ttl             time.Duration
+	addr            string
+	timeout         time.Duration
+	json            bool
+	color           colorMode
 }
 
 func newRoot() *cobra.Command {
@@ -95,6 +99,8 @@ func newRoot() *cobra.Command {
 	_ = root.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	pf.StringArrayVar(&g.adminKeys, "admin-key", nil, "file holding a private admin JWK that signs registry changes (or set ROAM_ADMIN_KEY_FILE); repeat for national quorum acts")
 	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv("ROAM_TLS_CA"), "the federation's CA certificate (PEM): connect over TLS (env ROAM_TLS_CA; the demo prints it)")
+	pf.StringVar(&g.tlsCert, "tls-cert", os.Getenv("ROAM_TLS_CERT"), "a client certificate (PEM) from the federation CA naming your jurisdiction; code issue needs one (env ROAM_TLS_CERT; the demo prints one for 330000)")
+	pf.StringVar(&g.tlsKey, "tls-key", os.Getenv("ROAM_TLS_KEY"), "the private key (PEM) of --tls-cert (env ROAM_TLS_KEY)")
 	pf.DurationVar(&g.ttl, "command-ttl", registry.DefaultCommandTTL, "how long a signed command stays valid (at most 24h)")
 	root.AddCommand(
 		newReadCmd(g, "jurisdictions", "List jurisdictions"),
@@ -147,7 +153,20 @@ func (g *globals) dial() (*grpc.ClientConn, error) {
 		if !pool.AppendCertsFromPEM(b) {
 			return nil, fmt.Errorf("--tls-ca: %s holds no PEM certificate", g.tlsCA)
 		}
-		creds = credentials.NewTLS(identity.ClientConfig(nil, pool))
+		var cert *tls.Certificate
+		switch {
+		case g.tlsCert != "" && g.tlsKey != "":
+			c, err := tls.LoadX509KeyPair(g.tlsCert, g.tlsKey)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+			}
+			cert = &c
+		case g.tlsCert != "" || g.tlsKey != "":
+			return nil, errors.New("--tls-cert and --tls-key go together (env ROAM_TLS_CERT, ROAM_TLS_KEY)")
+		}
+		creds = credentials.NewTLS(identity.ClientConfig(cert, pool))
+	} else if g.tlsCert != "" || g.tlsKey != "" {
+		return nil, errors.New("--tls-cert needs --tls-ca (env ROAM_TLS_CA): a client certificate is only sent over TLS")
 	}
 	return grpc.NewClient(g.addr, grpc.WithTransportCredentials(creds), peering.CallSizeOptions())
 }

@@ -53,6 +53,7 @@ func newTLSCmd(g *globals) *cobra.Command {
 	var caDir, jur, nodeID, out string
 	var hosts []string
 	var nodeValidity time.Duration
+	var client string
 	issue := &cobra.Command{
 		Use:   "issue --ca-dir DIR --jurisdiction 410000 --host 10.0.0.7 --out-dir DIR",
 		Short: "Issue a node certificate bound to its jurisdiction (spiffe://roam/jurisdiction/<J>/node/<id>)",
@@ -61,7 +62,14 @@ func newTLSCmd(g *globals) *cobra.Command {
 			if err := requireFlags("ca-dir", caDir, "jurisdiction", jur, "out-dir", out); err != nil {
 				return err
 			}
-			if len(hosts) == 0 {
+			if client != "" {
+				// A client certificate for the province's own systems:
+				// spiffe://roam/jurisdiction/<J>/node/<client>, no host.
+				if nodeID != "" || len(hosts) > 0 {
+					return fmt.Errorf("--client names a client certificate; it takes neither --node-id nor --host")
+				}
+				nodeID = client
+			} else if len(hosts) == 0 {
 				return fmt.Errorf("--host is required: the IP or DNS name peers dial this node at (repeatable)")
 			}
 			if nodeID == "" {
@@ -92,6 +100,7 @@ func newTLSCmd(g *globals) *cobra.Command {
 	issue.Flags().StringArrayVar(&hosts, "host", nil, "IP or DNS name the node is reached at (repeatable)")
 	issue.Flags().StringVar(&out, "out-dir", "", "directory for ca.pem, <node>.pem and <node>-key.pem")
 	issue.Flags().DurationVar(&nodeValidity, "valid-for", 365*24*time.Hour, "certificate lifetime")
+	issue.Flags().StringVar(&client, "client", "", "issue a client certificate named NAME for the jurisdiction's own systems instead of a node's (its app backend, its operators' roamctl): code issue at the jurisdiction's node needs one")
 	c.AddCommand(ca, issue)
 	return c
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -56,11 +57,14 @@ type member struct {
 
 // cluster is the demo's five provinces on loopback.
 type cluster struct {
-	clock   *clock.Sim
-	auth    *admin.Keyring
-	caFile  string // the run's CA certificate, for roamctl (ROAM_TLS_CA)
-	members map[string]*member
-	order   []string
+	clock  *clock.Sim
+	auth   *admin.Keyring
+	caFile string // the run's CA certificate, for roamctl (ROAM_TLS_CA)
+	// appCert, appKey: 330000's client certificate for roamctl code issue
+	// and bench (ROAM_TLS_CERT, ROAM_TLS_KEY).
+	appCert, appKey string
+	members         map[string]*member
+	order           []string
 }
 
 // startCluster starts every province's backend and node. basePort 0 picks
@@ -102,7 +106,6 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.PEM)
-	clientCreds := credentials.NewTLS(identity.ClientConfig(nil, pool))
 	seed := demoProvinces[0].ID
 	for i, p := range demoProvinces {
 		m := &member{province: p}
@@ -153,7 +156,27 @@ func startCluster(ctx context.Context, dir string, basePort int, clk *clock.Sim,
 		if m.node, err = node.Start(ctx, cfg, opts); err != nil {
 			return nil, fmt.Errorf("node %s: %w (is another demo running? try --base-port)", p.ID, err)
 		}
-		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(clientCreds), peering.CallSizeOptions()); err != nil {
+		// The province's own systems (its health-code app's backend) hold a
+		// client certificate naming the jurisdiction: only they may issue
+		// its codes. The demo plays them over m.conn, and writes 330000's
+		// for roamctl (ROAM_TLS_CERT, ROAM_TLS_KEY).
+		appCert, appKey, err := ca.Issue(identity.ID{Jurisdiction: p.ID, NodeID: "app"}, nil, 24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		appFiles, err := identity.WriteFiles(filepath.Join(dir, "clients"), "app-"+p.ID, ca.PEM, appCert, appKey)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			c.appCert, c.appKey = appFiles.Cert, appFiles.Key
+		}
+		kp, err := tls.X509KeyPair(appCert, appKey)
+		if err != nil {
+			return nil, err
+		}
+		creds := credentials.NewTLS(identity.ClientConfig(&kp, pool))
+		if m.conn, err = grpc.NewClient(m.node.GRPCAddr(), grpc.WithTransportCredentials(creds), peering.CallSizeOptions()); err != nil {
 			return nil, err
 		}
 		if i == 0 {

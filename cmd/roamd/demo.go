@@ -213,8 +213,10 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	say(`
 The federation keeps serving (simulated clock now %s).
 Nodes speak mutual TLS with a throwaway CA; admin keys for every role are
-national-1..3.jwk and one <jurisdiction>.jwk per province:
+national-1..3.jwk and one <jurisdiction>.jwk per province; only Zhejiang's
+own systems may issue its codes, so roamctl gets 330000's client certificate:
   export ROAM_TLS_CA=%s KEYS=%s
+  export ROAM_TLS_CERT=%s ROAM_TLS_KEY=%s
 Open the checkpoint page http://%s/checkpoint (Henan) and the agreement
 matrix http://%s/admin in a browser. Try, in another terminal:
   go run ./cmd/roamctl --addr %s cluster status
@@ -224,7 +226,7 @@ matrix http://%s/admin in a browser. Try, in another terminal:
   go run ./cmd/roamctl --addr %s --admin-key $KEYS/410000.jwk agreement suspend 410000-330000 --as 410000
   go run ./cmd/roamctl --addr %s audit log
   go run ./cmd/roamctl --addr %s bench --issue-addr %s --duration 10s
-Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, c.members["410000"].node.ConsoleAddr(), c.members["410000"].node.ConsoleAddr(), hn, hn, zj, resYellow.IDNumber, hn, hn, hn, hn, zj)
+Press Ctrl-C to stop.`, clk.Now().Format("2006-01-02 15:04 MST"), c.caFile, keys, c.appCert, c.appKey, c.members["410000"].node.ConsoleAddr(), c.members["410000"].node.ConsoleAddr(), hn, hn, zj, resYellow.IDNumber, hn, hn, hn, hn, zj)
 	if o.serving != nil {
 		o.serving(c, keys)
 	}

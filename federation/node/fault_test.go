@@ -179,7 +179,7 @@ func newFaultCluster(t testing.TB, n int, snapshotThreshold uint64, tune func(*r
 	if _, err := bk.Enrol(ctx, provsim.Enrolment{IDNumber: "330106198801011234", Name: "张小三", Address: "杭州"}); err != nil {
 		t.Fatal(err)
 	}
-	issued, err := roamv1.NewIssuanceServiceClient(zj.conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: "330106198801011234"})
+	issued, err := issueCode(t, ctx, &zj.testNode, "330106198801011234")
 	if err != nil {
 		t.Fatal(err)
 	}

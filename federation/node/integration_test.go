@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,6 +62,36 @@ func nodeTLS(t testing.TB, ca *identity.CA, pool *x509.CertPool, dir, id string)
 		t.Fatal(err)
 	}
 	return &files, credentials.NewTLS(identity.ClientConfig(nil, pool))
+}
+
+// certConn is a client connection to addr presenting tn's node
+// certificate, closed when the test ends.
+func certConn(t testing.TB, tn *testNode, addr string) *grpc.ClientConn {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(tn.cfg.TLS.Cert, tn.cfg.TLS.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(tn.cfg.TLS.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(identity.ClientConfig(&cert, pool))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// issueCode asks tn's node for a resident's code as the province's own
+// systems do: with a client certificate naming its jurisdiction (here the
+// node's own).
+func issueCode(t testing.TB, ctx context.Context, tn *testNode, resident string) (*roamv1.IssueCodeResponse, error) {
+	t.Helper()
+	return roamv1.NewIssuanceServiceClient(certConn(t, tn, tn.node.GRPCAddr())).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: resident})
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -324,7 +355,15 @@ func TestIntegrationThreeNodesTCP(t *testing.T) {
 	if _, err := admin.Enrol(ctx, provsim.Enrolment{IDNumber: "330106198801011234", Name: "张小三", Address: "杭州"}); err != nil {
 		t.Fatal(err)
 	}
-	issued, err := roamv1.NewIssuanceServiceClient(nodes["330000"].conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: "330106198801011234"})
+	// Only Zhejiang's own systems issue its codes (found by review: an
+	// anonymous caller could learn any resident's colour): no client
+	// certificate, or another jurisdiction's, is PermissionDenied.
+	for name, conn := range map[string]*grpc.ClientConn{"anonymous": nodes["330000"].conn, "Henan's certificate": certConn(t, nodes["410000"], nodes["330000"].node.GRPCAddr())} {
+		if _, err := roamv1.NewIssuanceServiceClient(conn).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: "330106198801011234"}); status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("IssueCode at 330000, %s: %v, want PermissionDenied", name, err)
+		}
+	}
+	issued, err := issueCode(t, ctx, nodes["330000"], "330106198801011234")
 	if err != nil {
 		t.Fatal(err)
 	}

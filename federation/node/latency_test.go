@@ -370,7 +370,7 @@ func TestRegistryLatencyTCP(t *testing.T) {
 	var codes []realCode
 	for i := range writes {
 		if i%latencyRevokeEvery == latencyRevokeEvery-1 {
-			issued, err := roamv1.NewIssuanceServiceClient(zj.cc()).IssueCode(ctx, &roamv1.IssueCodeRequest{ResidentId: "330106198801011234"})
+			issued, err := issueCode(t, ctx, &zj.testNode, "330106198801011234")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -387,6 +387,9 @@ type issuanceSvc struct {
 }
 
 func (s *issuanceSvc) IssueCode(ctx context.Context, req *roamv1.IssueCodeRequest) (*roamv1.IssueCodeResponse, error) {
+	if err := s.n.requireOwnJurisdiction(ctx); err != nil {
+		return nil, err
+	}
 	if !residentID.MatchString(req.GetResidentId()) {
 		return nil, invalid("resident_id", "must be the resident's 18-character ID number at the provincial backend (17 digits and a digit or X)")
 	}
@@ -395,6 +398,27 @@ func (s *issuanceSvc) IssueCode(ctx context.Context, req *roamv1.IssueCodeReques
 		return nil, backendStatus(err)
 	}
 	return &roamv1.IssueCodeResponse{Code: code, CodeId: c.CodeID, Color: string(c.Color), Version: c.Version, ExpiresAt: tsOf(c.Expires)}, nil
+}
+
+// requireOwnJurisdiction admits a caller whose client certificate (from
+// the federation CA) names this node's jurisdiction: the province's own
+// systems — its health-code app's backend, its operators. Issuing a code
+// reads a resident's colour from the provincial backend by ID number, so
+// an anonymous caller must never reach it (found by review: anyone with
+// the public CA certificate could learn any resident's colour). A node
+// without TLS (--insecure-dev) cannot tell callers apart and admits all.
+func (n *Node) requireOwnJurisdiction(ctx context.Context) error {
+	if n.cfg.TLS == nil {
+		return nil
+	}
+	id, err := identity.Peer(ctx)
+	if err != nil {
+		return status.Errorf(codes.PermissionDenied, "IssueCode needs a client certificate from the federation CA naming jurisdiction %s (the province's own systems; roamctl --tls-cert/--tls-key): %v", n.cfg.Jurisdiction, err)
+	}
+	if id.Jurisdiction != n.cfg.Jurisdiction {
+		return status.Errorf(codes.PermissionDenied, "IssueCode at %s: certificate %s belongs to jurisdiction %s; only %s's own systems issue its codes", n.cfg.Jurisdiction, id, id.Jurisdiction, n.cfg.Jurisdiction)
+	}
+	return nil
 }
 
 // residentID is the shape of a GB 11643 citizen ID number.
