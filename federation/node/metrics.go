@@ -48,14 +48,22 @@ func (n *Node) startMetrics() error {
 	if err != nil {
 		return err
 	}
-	// A rejected code's issuer is only what it claims: label it only when
-	// it is a registered jurisdiction, so junk cannot make series. The
+	// A rejected code's issuer is only what it claims: it is labelled only
+	// when a signature proved it (else "unverified") and it is registered
+	// (else "unregistered"), so junk cannot make series. The
 	// label sets are built once per combination (at most maxLabelSets).
 	var sets sync.Map // labelKey → metric.MeasurementOption
 	var nsets atomic.Int64
 	n.pipe.Observe = func(ctx context.Context, d *roamv1.Decision, elapsed time.Duration) {
 		k := labelKey{host: d.GetHost(), issuer: d.GetIssuer(), format: d.GetFormat(), outcome: recognition.OutcomeName(d.GetOutcome())}
-		if k.issuer != "" && !n.fsm.HasJurisdiction(k.issuer) {
+		switch {
+		case k.issuer == "":
+		case !recognition.IssuerVerified(d):
+			// Only what a crafted code claims: never a label (found by
+			// review: forged codes naming every registered issuer made
+			// N² series with any host).
+			k.issuer = "unverified"
+		case !n.fsm.HasJurisdiction(k.issuer):
 			k.issuer = "unregistered"
 		}
 		opt, ok := sets.Load(k)

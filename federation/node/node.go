@@ -489,7 +489,8 @@ func (n *Node) startRaft(level string) error {
 	if lvl == hclog.NoLevel {
 		lvl = hclog.Warn
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft." + cfg.NodeID, Level: lvl, Output: os.Stderr})
+	// JSON, like every other log line (found by review: Raft's were text).
+	hl := hclog.New(&hclog.LoggerOptions{Name: "raft." + cfg.NodeID, Level: lvl, Output: os.Stderr, JSONFormat: true})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
 	rc.Logger = hl

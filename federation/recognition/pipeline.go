@@ -91,6 +91,24 @@ func stageOf(c reason.Code) string {
 	return StageDecode
 }
 
+// IssuerVerified reports whether d's issuer was proven by a signature. A
+// decision rejected while decoding or checking the signature carries only
+// the issuer the code claims (for display), which a crafted code chooses
+// freely; metrics label such decisions "unverified" rather than by it.
+func IssuerVerified(d *roamv1.Decision) bool {
+	if d.GetOutcome() != roamv1.Outcome_OUTCOME_REJECT || len(d.GetReasons()) == 0 {
+		return true
+	}
+	switch reason.Code(d.GetReasons()[0].GetCode()) {
+	case reason.InputTooLarge, reason.Malformed, reason.UnsupportedFormat, reason.SerializationNotCompact,
+		reason.AlgNotAllowed, reason.AlgMismatch, reason.KidMissing, reason.UnknownKey, reason.KeyIssuerMismatch,
+		reason.HeaderForbidden, reason.SignatureFormat, reason.SignatureInvalid, reason.TypeInvalid,
+		reason.ClaimsInvalid, reason.DecompressLimit, reason.KeyUsage, reason.Schema:
+		return false
+	}
+	return true
+}
+
 // Request is one verification.
 type Request struct {
 	Payload    []byte

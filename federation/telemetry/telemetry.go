@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	promclient "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -137,11 +138,18 @@ type Metrics struct {
 	Handler  http.Handler
 }
 
+// MaxSeries is the cardinality limit of every instrument (label sets).
+const MaxSeries = 16384
+
 // NewMetrics returns a meter provider exported for Prometheus on its own
 // registry (not the process-global one), labelled with the node's service
 // name and id.
 func NewMetrics(service, nodeID string) (*Metrics, error) {
 	reg := promclient.NewRegistry()
+	// The Go runtime's and the process's own families (go_memstats_*,
+	// go_goroutines, process_resident_memory_bytes, …), to watch a node
+	// against its memory limit (found by review: /metrics had none).
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
@@ -150,7 +158,11 @@ func NewMetrics(service, nodeID string) (*Metrics, error) {
 		attribute.String("service.name", service),
 		attribute.String("service.instance.id", nodeID),
 	)
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+	// Series per instrument: past the limit new label sets fold into one
+	// otel_metric_overflow="true" series. The SDK's default (2000) is below
+	// a city-scale federation's host × issuer × format × outcome; this
+	// bound keeps /metrics under a few MB per instrument.
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res), sdkmetric.WithCardinalityLimit(MaxSeries))
 	return &Metrics{Provider: mp, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}, nil
 }
 
