@@ -7,14 +7,14 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// Review: /readyz and the gRPC health service through quorum loss. The
+// TestReadinessThroughQuorumLoss (written by a reviewer): /readyz and the gRPC health service through quorum loss. The
 // deploy kit routes checkpoint traffic only to ready pods, so readiness
 // must stay true while decisions still come from the local replica
 // (within max_staleness), turn false past it, and come back with quorum.
 // A survivor restarted during quorum loss must stay unready (not caught
 // up). No existing test covers these transitions (health_test.go checks
 // only registration states).
-func TestReviewReadinessThroughQuorumLoss(t *testing.T) {
+func TestReadinessThroughQuorumLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real cluster")
 	}
