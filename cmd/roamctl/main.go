@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -206,12 +207,20 @@ func (g *globals) open(cmd *cobra.Command) (*grpc.ClientConn, context.Context, f
 	return conn, ctx, func() { cancel(); conn.Close() }, nil
 }
 
+// printJSON prints m as protobuf JSON, indented two spaces. protojson
+// varies its whitespace on purpose (found by review: "servers":  [ with
+// two spaces); re-indenting with encoding/json gives stable bytes.
 func printJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(m)
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(w, string(b))
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
 	return err
 }
 

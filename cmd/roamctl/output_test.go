@@ -471,3 +471,16 @@ func TestJSONWithoutNode(t *testing.T) {
 		})
 	}
 }
+
+// TestPrintJSONStable: protojson varies its whitespace on purpose; roamctl
+// --json re-indents, so scripts and diffs see "key": value with one space.
+func TestPrintJSONStable(t *testing.T) {
+	var b bytes.Buffer
+	if err := printJSON(&b, &roamv1.GetClusterResponse{NodeId: "330000", Servers: []*roamv1.ClusterServer{{Id: "330000", Voter: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := "{\n  \"node_id\": \"330000\",\n  \"servers\": [\n    {\n      \"id\": \"330000\",\n      \"voter\": true\n    }\n  ]\n}\n"
+	if b.String() != want {
+		t.Fatalf("printJSON = %q, want %q", b.String(), want)
+	}
+}
