@@ -479,7 +479,7 @@ func TestPrintJSONStable(t *testing.T) {
 	if err := printJSON(&b, &roamv1.GetClusterResponse{NodeId: "330000", Servers: []*roamv1.ClusterServer{{Id: "330000", Voter: true}}}); err != nil {
 		t.Fatal(err)
 	}
-	want := "{\n  \"node_id\": \"330000\",\n  \"servers\": [\n    {\n      \"id\": \"330000\",\n      \"voter\": true\n    }\n  ]\n}\n"
+	want := "{\n  \"servers\": [\n    {\n      \"id\": \"330000\",\n      \"voter\": true\n    }\n  ],\n  \"node_id\": \"330000\"\n}\n"
 	if b.String() != want {
 		t.Fatalf("printJSON = %q, want %q", b.String(), want)
 	}
