@@ -394,11 +394,12 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 	if err != nil {
 		return p.policyError(d, err, finish)
 	}
+	// Concatenation, not Sprintf: one allocation each on every decision.
 	msg, msgZH := res.Message, res.MessageZH
 	if res.Rule != "" {
-		msg = fmt.Sprintf("%s rule %s: %s", pol.Version, res.Rule, res.Message)
+		msg = pol.Version + " rule " + res.Rule + ": " + res.Message
 		if msgZH != "" {
-			msgZH = fmt.Sprintf("%s 规则 %s：%s", pol.Version, res.Rule, res.MessageZH)
+			msgZH = pol.Version + " 规则 " + res.Rule + "：" + res.MessageZH
 		}
 	}
 	d.Reasons = append(d.Reasons, &roamv1.Reason{Code: string(reason.PolicyRule), Message: msg, MessageZh: msgZH})
