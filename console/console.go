@@ -29,6 +29,7 @@ import (
 	"github.com/roam-federation/roam/adapters/qrimage"
 	"github.com/roam-federation/roam/adapters/roamjws"
 	"github.com/roam-federation/roam/federation/reason"
+	"github.com/roam-federation/roam/federation/recognition"
 	"github.com/roam-federation/roam/federation/registry"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -322,16 +323,10 @@ type DecisionView struct {
 	Source string `json:"source"`
 }
 
-var outcomeZH = map[string]string{
-	"PASS": "通行", "QUARANTINE_7D": "隔离7天", "QUARANTINE_14D": "隔离14天",
-	"TEST_REQUIRED": "需核酸检测", "REJECT": "拒绝", "UNDECIDED": "无法判定",
-}
-
 // View turns a decision into what the page shows.
 func View(d *roamv1.Decision, source string) DecisionView {
-	out := strings.TrimPrefix(d.GetOutcome().String(), "OUTCOME_")
 	v := DecisionView{
-		Outcome: out, OutcomeZH: outcomeZH[out], Host: d.GetHost(), Issuer: d.GetIssuer(),
+		Outcome: recognition.OutcomeName(d.GetOutcome()), OutcomeZH: recognition.OutcomeZH(d.GetOutcome()), Host: d.GetHost(), Issuer: d.GetIssuer(),
 		AgreementID: d.GetAgreementId(), PolicyVersion: d.GetPolicyVersion(),
 		RegistryIndex: d.GetRegistryIndex(), Source: source, Reasons: []ReasonView{},
 	}
@@ -539,8 +534,6 @@ type AuditRow struct {
 	Summary   string   `json:"summary"`
 }
 
-func trimEnum(s, prefix string) string { return strings.TrimPrefix(s, prefix) }
-
 // BuildRegistryView flattens a registry snapshot and its newest audit
 // records (oldest first, total in all) for the admin page, newest audit
 // record first.
@@ -558,12 +551,12 @@ func BuildRegistryView(st *roamv1.RegistrySnapshot, audit []*roamv1.AuditRecord,
 			continue
 		}
 		v.Jurisdictions[i].Keys = append(v.Jurisdictions[i].Keys, KeyRow{Kid: k.GetKid(), Alg: k.GetAlg(),
-			State: trimEnum(k.GetState().String(), "KEY_STATE_"), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()})
+			State: strings.TrimPrefix(k.GetState().String(), "KEY_STATE_"), NotBefore: k.GetNotBefore(), NotAfter: k.GetNotAfter()})
 	}
 	sort.Slice(v.Jurisdictions, func(a, b int) bool { return v.Jurisdictions[a].ID < v.Jurisdictions[b].ID })
 	for _, a := range st.GetAgreements() {
 		v.Agreements = append(v.Agreements, AgreementRow{ID: a.GetId(), Host: a.GetHost(), Issuer: a.GetIssuer(), Version: a.GetVersion(),
-			State: trimEnum(a.GetState().String(), "AGREEMENT_STATE_"), EffectiveFrom: a.GetEffectiveFrom(), EffectiveUntil: a.GetEffectiveUntil(),
+			State: strings.TrimPrefix(a.GetState().String(), "AGREEMENT_STATE_"), EffectiveFrom: a.GetEffectiveFrom(), EffectiveUntil: a.GetEffectiveUntil(),
 			Colors: a.GetTerms().GetColors(), ProposedBy: a.GetProposedBy(), SuspendedBy: a.GetSuspendedBy(), Pending: a.GetPending() != nil})
 	}
 	for _, k := range st.GetAdminKeys() {
@@ -573,7 +566,7 @@ func BuildRegistryView(st *roamv1.RegistrySnapshot, audit []*roamv1.AuditRecord,
 	for i := len(audit) - 1; i >= 0 && len(v.Audit) < auditShown; i-- {
 		r := audit[i]
 		v.Audit = append(v.Audit, AuditRow{Index: r.GetIndex(), Time: r.GetTime(), CommandID: r.GetCommandId(),
-			Type: trimEnum(r.GetType().String(), "COMMAND_TYPE_"), Signers: r.GetSignerJurisdictions(),
+			Type: strings.TrimPrefix(r.GetType().String(), "COMMAND_TYPE_"), Signers: r.GetSignerJurisdictions(),
 			Accepted: r.GetAccepted(), Reason: r.GetReason(), Summary: r.GetSummary()})
 	}
 	return v

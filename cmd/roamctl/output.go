@@ -267,19 +267,20 @@ func (t *table) paintLine(line string, cells []string, header bool) string {
 	return b.String()
 }
 
-// outcomeStyle is how the verify banner shows an outcome: its Chinese name,
-// the banner's SGR (background) and the rule lines' SGR (foreground).
+// outcomeStyle is how the verify banner shows an outcome: the banner's
+// SGR (background) and the rule lines' SGR (foreground). Its Chinese name
+// is recognition.OutcomeZH.
 type outcomeStyle struct {
-	zh, banner, rule string
+	banner, rule string
 }
 
 var outcomeStyles = map[roamv1.Outcome]outcomeStyle{
-	roamv1.Outcome_OUTCOME_PASS:           {"通行", "1;30;42", sgrGreen},
-	roamv1.Outcome_OUTCOME_QUARANTINE_7D:  {"隔离7天", "1;30;43", sgrYellow},
-	roamv1.Outcome_OUTCOME_QUARANTINE_14D: {"隔离14天", "1;30;101", "91"},
-	roamv1.Outcome_OUTCOME_TEST_REQUIRED:  {"需核酸检测", "1;97;44", sgrBlue},
-	roamv1.Outcome_OUTCOME_REJECT:         {"拒绝", "1;97;41", sgrRed},
-	roamv1.Outcome_OUTCOME_UNDECIDED:      {"无法判定", "1;30;47", sgrGrey},
+	roamv1.Outcome_OUTCOME_PASS:           {"1;30;42", sgrGreen},
+	roamv1.Outcome_OUTCOME_QUARANTINE_7D:  {"1;30;43", sgrYellow},
+	roamv1.Outcome_OUTCOME_QUARANTINE_14D: {"1;30;101", "91"},
+	roamv1.Outcome_OUTCOME_TEST_REQUIRED:  {"1;97;44", sgrBlue},
+	roamv1.Outcome_OUTCOME_REJECT:         {"1;97;41", sgrRed},
+	roamv1.Outcome_OUTCOME_UNDECIDED:      {"1;30;47", sgrGrey},
 }
 
 // bannerWidth is the width of the verify banner in terminal columns.
@@ -308,11 +309,15 @@ func writeDecision(w io.Writer, d *roamv1.Decision, st styler) error {
 	name := recognition.OutcomeName(d.GetOutcome())
 	sty, ok := outcomeStyles[d.GetOutcome()]
 	if !ok {
-		sty = outcomeStyle{zh: "未知结果", banner: "1;7"}
+		sty = outcomeStyle{banner: "1;7"}
+	}
+	zh := recognition.OutcomeZH(d.GetOutcome())
+	if zh == "" {
+		zh = "未知结果"
 	}
 	var b strings.Builder
 	rule := strings.Repeat("=", bannerWidth)
-	title := "  " + name + "  " + sty.zh
+	title := "  " + name + "  " + zh
 	if st.on {
 		title += strings.Repeat(" ", max(0, bannerWidth-displayWidth(title)))
 	}

@@ -429,6 +429,17 @@ func OutcomeName(o roamv1.Outcome) string {
 	return s
 }
 
+// outcomeZH is each outcome's Chinese name, as checkpoints show it.
+var outcomeZH = map[roamv1.Outcome]string{
+	roamv1.Outcome_OUTCOME_PASS: "通行", roamv1.Outcome_OUTCOME_QUARANTINE_7D: "隔离7天",
+	roamv1.Outcome_OUTCOME_QUARANTINE_14D: "隔离14天", roamv1.Outcome_OUTCOME_TEST_REQUIRED: "需核酸检测",
+	roamv1.Outcome_OUTCOME_REJECT: "拒绝", roamv1.Outcome_OUTCOME_UNDECIDED: "无法判定",
+}
+
+// OutcomeZH is the outcome's Chinese name (通行 for PASS, …), the
+// checkpoint banner's and roamctl verify's; "" for OUTCOME_UNSPECIFIED.
+func OutcomeZH(o roamv1.Outcome) string { return outcomeZH[o] }
+
 // logDecision writes the local decision log record (DESIGN.md §4 step
 // 6): a hash of the code, never the code or any personal data. The
 // decision log (Decisions) is the record; the same line goes to the
