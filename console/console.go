@@ -156,15 +156,15 @@ func New(b Backend, o Options) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := allowed[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, m, r.Method))
+			WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s takes %s, not %s", r.URL.Path, m, r.Method))
 			return
 		}
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a console API call", r.Method, r.URL.Path))
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not a console API call", r.Method, r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
 		if o.LocalOnly && !loopbackHost(r.Host) {
-			writeError(w, http.StatusMisdirectedRequest, "host_not_local", fmt.Sprintf("this console serves localhost only; Host %q is not a loopback name", r.Host))
+			WriteError(w, http.StatusMisdirectedRequest, "host_not_local", fmt.Sprintf("this console serves localhost only; Host %q is not a loopback name", r.Host))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -247,7 +247,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, httpCode int, code, msg string) {
+// WriteError writes the console's JSON error body {"error": {"code",
+// "message"}} with an HTTP status; the node's own middleware (rate limit)
+// answers in the same shape.
+func WriteError(w http.ResponseWriter, httpCode int, code, msg string) {
 	var e apiError
 	e.Error.Code, e.Error.Message = code, msg
 	writeJSON(w, httpCode, e)
@@ -273,7 +276,7 @@ func writeStatus(w http.ResponseWriter, err error) {
 	if httpCode == 0 {
 		httpCode = http.StatusInternalServerError
 	}
-	writeError(w, httpCode, snake(st.Code().String()), st.Message())
+	WriteError(w, httpCode, snake(st.Code().String()), st.Message())
 }
 
 // snake turns a gRPC code name (InvalidArgument) into the snake_case of
@@ -351,7 +354,7 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
 		mr, err := r.MultipartReader()
 		if err != nil {
-			writeError(w, http.StatusBadRequest, string(reason.Malformed), "multipart form: "+err.Error())
+			WriteError(w, http.StatusBadRequest, string(reason.Malformed), "multipart form: "+err.Error())
 			return
 		}
 		for {
@@ -361,11 +364,11 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 			}
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				writeError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("upload: a photo may be up to %d bytes", qrimage.MaxFileBytes))
+				WriteError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("upload: a photo may be up to %d bytes", qrimage.MaxFileBytes))
 				return
 			}
 			if err != nil {
-				writeError(w, http.StatusBadRequest, string(reason.Malformed), "multipart form: "+err.Error())
+				WriteError(w, http.StatusBadRequest, string(reason.Malformed), "multipart form: "+err.Error())
 				return
 			}
 			switch p.FormName() {
@@ -375,14 +378,14 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 			case "image":
 				if !h.acquireDecode(r.Context()) {
 					w.Header().Set("Retry-After", "2")
-					writeError(w, http.StatusServiceUnavailable, "busy", "this node is reading other QR photos; retry in a moment, or paste the code text")
+					WriteError(w, http.StatusServiceUnavailable, "busy", "this node is reading other QR photos; retry in a moment, or paste the code text")
 					return
 				}
 				text, err := qrimage.Decode(p)
 				<-h.decodeSem
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					writeError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("upload: a photo may be up to %d bytes", qrimage.MaxFileBytes))
+					WriteError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("upload: a photo may be up to %d bytes", qrimage.MaxFileBytes))
 					return
 				}
 				if err != nil {
@@ -394,14 +397,14 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 					if c == reason.InputTooLarge {
 						st = http.StatusRequestEntityTooLarge
 					}
-					writeError(w, st, string(c), "QR photo: "+err.Error())
+					WriteError(w, st, string(c), "QR photo: "+err.Error())
 					return
 				}
 				code, source = text, "image"
 			}
 		}
 		if source == "" {
-			writeError(w, http.StatusBadRequest, string(reason.Malformed), "multipart form: no image field with a QR photo")
+			WriteError(w, http.StatusBadRequest, string(reason.Malformed), "multipart form: no image field with a QR photo")
 			return
 		}
 	case "application/json":
@@ -414,20 +417,20 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 		}
 		code, checkpoint, source = strings.TrimSpace(req.Code), req.Checkpoint, "text"
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, string(reason.Malformed), "send application/json {code, checkpoint} or multipart/form-data with image and checkpoint")
+		WriteError(w, http.StatusUnsupportedMediaType, string(reason.Malformed), "send application/json {code, checkpoint} or multipart/form-data with image and checkpoint")
 		return
 	}
 	if code == "" {
-		writeError(w, http.StatusBadRequest, string(reason.Malformed), "no code: paste the code text or upload a photo of its QR")
+		WriteError(w, http.StatusBadRequest, string(reason.Malformed), "no code: paste the code text or upload a photo of its QR")
 		return
 	}
 	if checkpoint == "" {
-		writeError(w, http.StatusBadRequest, string(reason.CheckpointUnknown), "choose a checkpoint kind")
+		WriteError(w, http.StatusBadRequest, string(reason.CheckpointUnknown), "choose a checkpoint kind")
 		return
 	}
 	d, err := h.b.Verify(r.Context(), []byte(code), checkpoint)
 	if st, ok := status.FromError(err); ok && st.Code() == codes.InvalidArgument && strings.HasPrefix(st.Message(), "checkpoint:") {
-		writeError(w, http.StatusBadRequest, string(reason.CheckpointUnknown), st.Message())
+		WriteError(w, http.StatusBadRequest, string(reason.CheckpointUnknown), st.Message())
 		return
 	}
 	if err != nil {
@@ -443,7 +446,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	// application/json only: a cross-site HTML form can send text/plain or
 	// form bodies without a CORS preflight, never application/json.
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, string(reason.Malformed), "send the request body as application/json")
+		WriteError(w, http.StatusUnsupportedMediaType, string(reason.Malformed), "send the request body as application/json")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -452,14 +455,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("request body is over %d bytes", limit))
+			WriteError(w, http.StatusRequestEntityTooLarge, string(reason.InputTooLarge), fmt.Sprintf("request body is over %d bytes", limit))
 		} else {
-			writeError(w, http.StatusBadRequest, string(reason.Malformed), "request body: "+err.Error())
+			WriteError(w, http.StatusBadRequest, string(reason.Malformed), "request body: "+err.Error())
 		}
 		return false
 	}
 	if dec.More() {
-		writeError(w, http.StatusBadRequest, string(reason.Malformed), "request body: one JSON object expected")
+		WriteError(w, http.StatusBadRequest, string(reason.Malformed), "request body: one JSON object expected")
 		return false
 	}
 	return true
@@ -620,7 +623,7 @@ func (h *handler) prepare(w http.ResponseWriter, r *http.Request) {
 	}
 	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName("roam.v1." + req.Type))
 	if err != nil || req.Type == "" || strings.ContainsAny(req.Type, ". ") {
-		writeError(w, http.StatusBadRequest, "bad_command", fmt.Sprintf("type %q is not a roam.v1 registry command (e.g. SuspendAgreement)", req.Type))
+		WriteError(w, http.StatusBadRequest, "bad_command", fmt.Sprintf("type %q is not a roam.v1 registry command (e.g. SuspendAgreement)", req.Type))
 		return
 	}
 	msg := mt.New().Interface()
@@ -628,27 +631,27 @@ func (h *handler) prepare(w http.ResponseWriter, r *http.Request) {
 		req.Body = json.RawMessage("{}")
 	}
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(req.Body, msg); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_command", fmt.Sprintf("body of %s: %v", req.Type, err))
+		WriteError(w, http.StatusBadRequest, "bad_command", fmt.Sprintf("body of %s: %v", req.Type, err))
 		return
 	}
 	if _, ok := msg.(*roamv1.Genesis); ok {
-		writeError(w, http.StatusBadRequest, "bad_command", "a genesis command is applied by the bootstrapping node from its config, never proposed")
+		WriteError(w, http.StatusBadRequest, "bad_command", "a genesis command is applied by the bootstrapping node from its config, never proposed")
 		return
 	}
 	cmd, err := registry.NewCommand(msg)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_command", err.Error())
+		WriteError(w, http.StatusBadRequest, "bad_command", err.Error())
 		return
 	}
 	id, err := roamjws.NewCodeID()
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	}
 	exp := time.Now().Add(commandTTL).Unix()
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&roamv1.CommandPayload{Id: id, ExpiresAt: exp, Command: cmd})
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_command", err.Error())
+		WriteError(w, http.StatusBadRequest, "bad_command", err.Error())
 		return
 	}
 	sum, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
@@ -665,7 +668,7 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Signatures) == 0 || len(req.Signatures) > 16 {
-		writeError(w, http.StatusBadRequest, "bad_command", "signatures: 1 to 16 compact JWS, each over the prepared payload")
+		WriteError(w, http.StatusBadRequest, "bad_command", "signatures: 1 to 16 compact JWS, each over the prepared payload")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

@@ -49,14 +49,20 @@ func (n *Node) startAdmin() error {
 	n.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 5 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	n.adminLis = lis
+	n.serveHTTP("admin", n.admin, lis)
+	return nil
+}
+
+// serveHTTP serves srv on lis until the node closes srv, logging an
+// unexpected stop as "<name> listener stopped".
+func (n *Node) serveHTTP(name string, srv *http.Server, lis net.Listener) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("admin listener stopped", "err", err)
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error(name+" listener stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // AdminAddr is the admin listener's address, "" when there is none.

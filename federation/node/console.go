@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -11,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/status"
 
 	"github.com/roam-federation/roam/console"
 	"github.com/roam-federation/roam/policies"
@@ -33,13 +35,7 @@ func (n *Node) startConsole() error {
 	n.console = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	n.consoleLis = lis
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := n.console.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("console listener stopped", "err", err)
-		}
-	}()
+	n.serveHTTP("console", n.console, lis)
 	return nil
 }
 
@@ -56,27 +52,22 @@ func (n *Node) limitConsole(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
-			key := addrKey(remoteAddr(r.RemoteAddr))
-			if ok, retry := n.limiter.clients.allow(key); !ok {
-				secs := int(math.Ceil(retry.Seconds()))
-				w.Header().Set("Retry-After", strconv.Itoa(max(1, secs)))
-				w.Header().Set("Content-Type", "application/json; charset=utf-8")
-				w.WriteHeader(http.StatusTooManyRequests)
-				fmt.Fprintf(w, `{"error":{"code":"rate_limited","message":%q}}`+"\n",
-					fmt.Sprintf("rate limit exceeded: client %s may make %g calls/s with bursts of %d (rate_limit.client_rps, client_burst); retry in %s",
-						key, float64(n.limiter.clients.rps), n.limiter.clients.burst, retry.Round(time.Millisecond)))
+			if err := n.limiter.clients.take(hostKey(r.RemoteAddr)); err != nil {
+				st := status.Convert(err)
+				retry := time.Second
+				for _, d := range st.Details() {
+					if ri, ok := d.(*errdetails.RetryInfo); ok {
+						retry = ri.GetRetryDelay().AsDuration()
+					}
+				}
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
+				console.WriteError(w, http.StatusTooManyRequests, "rate_limited", st.Message())
 				return
 			}
 		}
 		h.ServeHTTP(w, r)
 	})
 }
-
-// remoteAddr is an http.Request's RemoteAddr as a net.Addr.
-type remoteAddr string
-
-func (a remoteAddr) Network() string { return "tcp" }
-func (a remoteAddr) String() string  { return string(a) }
 
 // ConsoleAddr is the web console's address, "" when there is none.
 func (n *Node) ConsoleAddr() string {

@@ -65,7 +65,14 @@ func (r *rateLimiter) check(ctx context.Context, method string) error {
 	if strings.HasPrefix(method, peeringPrefix) && strings.HasPrefix(key, "node ") {
 		set = r.peers
 	}
-	ok, retry := set.allow(key)
+	return set.take(key)
+}
+
+// take spends one token from key's bucket, or returns ResourceExhausted
+// naming the limit, with a RetryInfo detail saying when to retry. The
+// gRPC interceptors and the web console's API share it.
+func (s *limiterSet) take(key string) error {
+	ok, retry := s.allow(key)
 	if ok {
 		return nil
 	}
@@ -76,7 +83,7 @@ func (r *rateLimiter) check(ctx context.Context, method string) error {
 	}
 	st := status.New(codes.ResourceExhausted, fmt.Sprintf(
 		"rate limit exceeded: %s %s may make %g calls/s with bursts of %d (%s, %s_burst); retry in %s",
-		set.kind, key, float64(set.rps), set.burst, set.field, strings.TrimSuffix(set.field, "_rps"), retry))
+		s.kind, key, float64(s.rps), s.burst, s.field, strings.TrimSuffix(s.field, "_rps"), retry))
 	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retry)}); err == nil {
 		st = d
 	}
@@ -120,8 +127,11 @@ func callerKey(ctx context.Context) string {
 
 // addrKey names a remote address for limits: "ip A.B.C.D", or an IPv6
 // caller by its /64, which one host commonly owns whole.
-func addrKey(a net.Addr) string {
-	host := a.String()
+func addrKey(a net.Addr) string { return hostKey(a.String()) }
+
+// hostKey is addrKey for a host or host:port string (an http.Request's
+// RemoteAddr).
+func hostKey(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
