@@ -52,6 +52,14 @@ func TestAdminPprof(t *testing.T) {
 // adjusted its config; the node is closed when the test ends.
 func startSoloNode(t *testing.T, edit func(*Config)) *Node {
 	t.Helper()
+	n, _ := startSoloNodeKeyring(t, edit)
+	return n
+}
+
+// startSoloNodeKeyring is startSoloNode that also returns the keyring
+// behind the genesis (2 national admins, quorum 1, and 330000's admin).
+func startSoloNodeKeyring(t *testing.T, edit func(*Config)) (*Node, *admin.Keyring) {
+	t.Helper()
 	kr, err := admin.NewKeyring(2, 1, "330000")
 	if err != nil {
 		t.Fatal(err)
@@ -70,5 +78,5 @@ func startSoloNode(t *testing.T, edit func(*Config)) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	return n
+	return n, kr
 }
