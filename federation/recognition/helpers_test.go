@@ -19,6 +19,7 @@ import (
 	"github.com/roam-federation/roam/federation/clock"
 	"github.com/roam-federation/roam/federation/reason"
 	"github.com/roam-federation/roam/federation/registry"
+	"github.com/roam-federation/roam/federation/registry/registrytest"
 	"github.com/roam-federation/roam/policies"
 	roamv1 "github.com/roam-federation/roam/proto/roam/v1"
 )
@@ -119,21 +120,7 @@ func testAdmins(t testing.TB) *adminSet {
 
 func genAdmins() (*adminSet, error) {
 	a := &adminSet{quorum: 2, signer: map[string]*roamjws.Signer{}, pb: map[string]*roamv1.AdminKey{}}
-	mk := func(alg, jurisdiction, holder string) (*roamjws.Signer, *roamv1.AdminKey, error) {
-		k, err := roamjws.GenerateKey(alg)
-		if err != nil {
-			return nil, nil, err
-		}
-		s, err := roamjws.NewSigner(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		pb, err := registry.AdminKeyOf(k, jurisdiction, holder)
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, pb, nil
-	}
+	mk := registrytest.NewAdmin
 	for i, alg := range []string{roamjws.ES256, roamjws.EdDSA} {
 		s, pb, err := mk(alg, registry.National, fmt.Sprintf("national admin %d", i+1))
 		if err != nil {

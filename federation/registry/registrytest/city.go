@@ -175,7 +175,7 @@ func City(opts Options) (*Registry, error) {
 	}
 	genesis := &roamv1.Genesis{Quorum: o.Quorum}
 	for i := range o.NationalAdmins {
-		s, rec, err := newAdmin(o.AdminAlg, registry.National, fmt.Sprintf("national admin %d", i+1))
+		s, rec, err := NewAdmin(o.AdminAlg, registry.National, fmt.Sprintf("national admin %d", i+1))
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +186,7 @@ func City(opts Options) (*Registry, error) {
 	for i := range o.Jurisdictions {
 		id := ID(i)
 		c.IDs = append(c.IDs, id)
-		s, rec, err := newAdmin(o.AdminAlg, id, id+" admin")
+		s, rec, err := NewAdmin(o.AdminAlg, id, id+" admin")
 		if err != nil {
 			return nil, err
 		}
@@ -453,7 +453,9 @@ func sign(msg proto.Message, at time.Time, ttl time.Duration, by ...*roamjws.Sig
 	return registry.EncodeSigned(sc)
 }
 
-func newAdmin(alg, jurisdiction, holder string) (*roamjws.Signer, *roamv1.AdminKey, error) {
+// NewAdmin generates an admin key of alg ("ES256" or "EdDSA") held by
+// holder for jurisdiction: its signer and its registry record.
+func NewAdmin(alg, jurisdiction, holder string) (*roamjws.Signer, *roamv1.AdminKey, error) {
 	k, err := roamjws.GenerateKey(alg)
 	if err != nil {
 		return nil, nil, err
