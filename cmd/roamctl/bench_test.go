@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,28 +100,8 @@ func TestBenchReportGolden(t *testing.T) {
 	if err := jsonOut(&js, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, g := range []struct {
-		file string
-		got  []byte
-	}{{"bench-report.golden", text.Bytes()}, {"bench-report.json.golden", js.Bytes()}} {
-		path := filepath.Join("testdata", g.file)
-		if *update {
-			if err := os.MkdirAll("testdata", 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, g.got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(g.got, want) {
-			t.Errorf("%s differs (run with -update after checking):\n got:\n%s\nwant:\n%s", path, g.got, want)
-		}
-	}
+	compareGolden(t, "bench-report.golden", text.Bytes())
+	compareGolden(t, "bench-report.json.golden", js.Bytes())
 	for _, want := range []string{"rate_limit", "ResourceExhausted", "interrupted"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, text.String())

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
-
-	"github.com/roam-federation/roam/federation/node"
 )
 
 // openPTY opens a pseudo-terminal pair (Linux /dev/ptmx), or skips the
@@ -74,13 +72,7 @@ func TestColourOnTerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")
 	}
-	const green = "330106198801011234"
-	addr := benchNode(t, node.RateLimit{Disabled: true}, green)
-	code, errText := runOut(t, "--addr", addr, "code", "issue", "--resident", green)
-	if errText != "" {
-		t.Fatal(errText)
-	}
-	code = strings.TrimSpace(code)
+	addr, code := greenCodeNode(t)
 	verify := []string{"--addr", addr, "verify", "--checkpoint", "metro", code}
 
 	out := runOnTTY(t, verify...)

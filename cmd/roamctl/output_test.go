@@ -332,6 +332,9 @@ func compareGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", file)
 	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -346,6 +349,19 @@ func compareGolden(t *testing.T, file string, got []byte) {
 	}
 }
 
+// greenCodeNode starts a node (no rate limit) whose backend knows a green
+// resident, and returns its address and a code issued for that resident.
+func greenCodeNode(t *testing.T) (addr, code string) {
+	t.Helper()
+	const green = "330106198801011234"
+	addr = benchNode(t, node.RateLimit{Disabled: true}, green)
+	code, errText := runOut(t, "--addr", addr, "code", "issue", "--resident", green)
+	if errText != "" {
+		t.Fatal(errText)
+	}
+	return addr, strings.TrimSpace(code)
+}
+
 // TestOutputAgainstNode runs the reading commands and verify against a
 // real node: without a terminal there are no escapes; --color always adds
 // them and nothing else; --json is never coloured.
@@ -353,14 +369,7 @@ func TestOutputAgainstNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a node")
 	}
-	const green = "330106198801011234"
-	addr := benchNode(t, node.RateLimit{Disabled: true}, green)
-	code, errText := runOut(t, "--addr", addr, "code", "issue", "--resident", green)
-	if errText != "" {
-		t.Fatal(errText)
-	}
-	code = strings.TrimSpace(code)
-
+	addr, code := greenCodeNode(t)
 	cmds := [][]string{
 		{"jurisdictions"}, {"keys"}, {"agreements"}, {"members"}, {"agreement", "matrix"}, {"audit", "log"},
 		{"verify", "--checkpoint", "metro", code},
