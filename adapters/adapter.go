@@ -76,6 +76,14 @@ type Staged interface {
 	DecodeStages(ctx context.Context, payload []byte, at time.Time) (*Claims, []Stage, error)
 }
 
+// SumDecoder is an adapter that can take the payload's SHA-256 from its
+// caller instead of hashing the payload again (roam's verified-code cache
+// is keyed by it; the pipeline hashes every payload for its decision log).
+// sum must be sha256.Sum256(payload).
+type SumDecoder interface {
+	DecodeWithSum(ctx context.Context, payload []byte, sum [32]byte, at time.Time) (*Claims, error)
+}
+
 // Adapter translates one code format into canonical Claims.
 type Adapter interface {
 	// Format names the format: "roam", "zhejiang", "beijing".

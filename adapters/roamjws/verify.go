@@ -98,21 +98,23 @@ type header struct {
 // returns its claims. It applies DESIGN.md §4 rules 1–9 in order; every
 // failure is a *reason.Error.
 func (v *Verifier) Verify(payload []byte, at time.Time) (*adapters.Claims, error) {
-	return v.verify(context.Background(), payload, at, TypCode)
+	return v.verify(context.Background(), payload, nil, at, TypCode)
 }
 
 // VerifyContext is Verify with spans for the decode and signature stages
 // when ctx carries a recording span.
 func (v *Verifier) VerifyContext(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
-	return v.verify(ctx, payload, at, TypCode)
+	return v.verify(ctx, payload, nil, at, TypCode)
 }
 
 // VerifyStatus checks a status assertion (typ roam-status+jwt) as of at.
 func (v *Verifier) VerifyStatus(token []byte, at time.Time) (*adapters.Claims, error) {
-	return v.verify(context.Background(), token, at, TypStatus)
+	return v.verify(context.Background(), token, nil, at, TypStatus)
 }
 
-func (v *Verifier) verify(ctx context.Context, in []byte, at time.Time, typ string) (*adapters.Claims, error) {
+// verify checks in as of at; sum, when not nil, is sha256.Sum256(in),
+// computed by the caller (the cache's key).
+func (v *Verifier) verify(ctx context.Context, in []byte, sum *[sha256.Size]byte, at time.Time, typ string) (*adapters.Claims, error) {
 	// Rule 1: cap before any parsing; reject, never trim.
 	maxIn := v.MaxInput
 	if maxIn <= 0 {
@@ -123,14 +125,16 @@ func (v *Verifier) verify(ctx context.Context, in []byte, at time.Time, typ stri
 	}
 	// Issue 6 §2: a code seen before skips decoding and the signature
 	// check; everything the registry and the clock decide runs again.
-	var sum [sha256.Size]byte
 	cache := v.Cache
 	if typ != TypCode {
 		cache = nil
 	}
 	if cache != nil {
-		sum = sha256.Sum256(in)
-		if e, ok := cache.get(sum); ok {
+		if sum == nil {
+			s := sha256.Sum256(in)
+			sum = &s
+		}
+		if e, ok := cache.get(*sum); ok {
 			c := e.claims
 			key, ok := v.Keys.Key(e.kid)
 			switch {
@@ -141,13 +145,13 @@ func (v *Verifier) verify(ctx context.Context, in []byte, at time.Time, typ stri
 			case e.sameKey(key):
 				if err := v.checkState(&c, e.kid, key, at, typ); err != nil {
 					if reason.Of(err) == reason.Expired {
-						cache.lru.Remove(sum)
+						cache.lru.Remove(*sum)
 					}
 					return nil, err
 				}
 				return &c, nil
 			}
-			cache.lru.Remove(sum) // another key under that kid: verify again
+			cache.lru.Remove(*sum) // another key under that kid: verify again
 		}
 	}
 	// Spans for the two stages only under a recording span (issue 7 §1):
@@ -178,7 +182,7 @@ func (v *Verifier) verify(ctx context.Context, in []byte, at time.Time, typ stri
 		return nil, err
 	}
 	if cache != nil {
-		cache.lru.Add(sum, &cached{claims: c, kid: cj.Kid, alg: key.Alg, pub: key.Raw})
+		cache.lru.Add(*sum, &cached{claims: c, kid: cj.Kid, alg: key.Alg, pub: key.Raw})
 	}
 	return &c, nil
 }
@@ -520,6 +524,12 @@ func (Adapter) Detect(p []byte) bool {
 // Decode verifies payload as of at; see Verifier.Verify.
 func (a Adapter) Decode(ctx context.Context, payload []byte, at time.Time) (*adapters.Claims, error) {
 	return a.V.VerifyContext(ctx, payload, at)
+}
+
+// DecodeWithSum is Decode with the payload's SHA-256 already computed by
+// the caller (adapters.SumDecoder).
+func (a Adapter) DecodeWithSum(ctx context.Context, payload []byte, sum [32]byte, at time.Time) (*adapters.Claims, error) {
+	return a.V.verify(ctx, payload, &sum, at, TypCode)
 }
 
 // ClaimedIssuer returns the iss a roam code claims, without verifying

@@ -146,6 +146,14 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		attribute.String("roam.host", req.Host), attribute.String("roam.checkpoint", req.Checkpoint)))
 	defer span.End()
 
+	// The payload is hashed once, for the decision log and for a decoder's
+	// cache (adapters.SumDecoder); the verify path once hashed it twice.
+	var sum [sha256.Size]byte
+	hashed := p.Decisions != nil
+	if hashed {
+		sum = sha256.Sum256(req.Payload)
+	}
+
 	// Stage spans only under a recording span: with no exporter (a no-op
 	// provider) they would cost an allocation each and record nothing.
 	recording := span.IsRecording()
@@ -175,7 +183,7 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 			d.RegistryIndex = p.Registry.AppliedIndex()
 		}
 		span.SetAttributes(attribute.String("roam.outcome", o.String()))
-		p.logDecision(ctx, req, d)
+		p.logDecision(ctx, req, d, sum, hashed)
 		if p.Observe != nil {
 			p.Observe(ctx, d, time.Since(began))
 		}
@@ -254,7 +262,13 @@ func (p *Pipeline) Verify(ctx context.Context, req Request) (*roamv1.Decision, [
 		}
 		claims = c
 	} else {
-		c, err := ad.Decode(ctx, req.Payload, req.At)
+		var c *adapters.Claims
+		var err error
+		if sd, ok := ad.(adapters.SumDecoder); ok && hashed {
+			c, err = sd.DecodeWithSum(ctx, req.Payload, sum, req.At)
+		} else {
+			c, err = ad.Decode(ctx, req.Payload, req.At)
+		}
 		end(vspan)
 		if err != nil {
 			d.Issuer = roamjws.ClaimedIssuer(req.Payload) // unverified, for display
@@ -445,12 +459,15 @@ func OutcomeZH(o roamv1.Outcome) string { return outcomeZH[o] }
 // decision log (Decisions) is the record; the same line goes to the
 // process log only at debug level, since a metro gate line makes tens of
 // thousands of decisions a second (issue 6).
-func (p *Pipeline) logDecision(ctx context.Context, req Request, d *roamv1.Decision) {
+// sum is the payload's SHA-256 when hashed (Verify already has it).
+func (p *Pipeline) logDecision(ctx context.Context, req Request, d *roamv1.Decision, sum [sha256.Size]byte, hashed bool) {
 	logLine := p.Log != nil && p.Log.Enabled(ctx, slog.LevelDebug)
 	if !logLine && p.Decisions == nil {
 		return
 	}
-	sum := sha256.Sum256(req.Payload)
+	if !hashed {
+		sum = sha256.Sum256(req.Payload)
+	}
 	rec := decisionlog.Record{
 		EvaluatedAt: req.At.Unix(), CodeSHA256: hex.EncodeToString(sum[:16]),
 		Host: d.GetHost(), Issuer: d.GetIssuer(), Checkpoint: req.Checkpoint,
