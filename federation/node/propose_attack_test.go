@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -54,11 +55,24 @@ func TestAttackProposeJunkHeaderPinsNothing(t *testing.T) {
 	pad := strings.Repeat("A", 680<<10)
 	// Control: the same size, but a forbidden member, so parseHeader fails
 	// and memoises nothing; everything else on the path is the same.
-	control := heap(func(i int) string { return fmt.Sprintf(`{"alg":"ES256","jku":"x","kid":"c%04d%s","typ":"x"}`, i, pad) })
-	per := heap(func(i int) string { return fmt.Sprintf(`{"alg":"ES256","kid":"%04d%s","typ":"x"}`, i, pad) })
-	t.Logf("heap left per anonymous Propose: %d KB with a header that parses, %d KB with one that does not (control); 8192 such calls ≈ %.1f GB",
-		per>>10, control>>10, float64(per)*8192/(1<<30))
-	if per-control > 256<<10 {
-		t.Errorf("an anonymous Propose with a junk 1 MB signature pins %d KB in the header memo", (per-control)>>10)
+	// The heap is shared with Raft, gRPC and the GC's timing: a stray
+	// measurement can swing by hundreds of KB either way (seen once under
+	// a loaded CI), so the best of three rounds counts. A real pin shows
+	// in every round, with fresh kids each time.
+	best := int64(math.MaxInt64)
+	for round := range 3 {
+		control := heap(func(i int) string {
+			return fmt.Sprintf(`{"alg":"ES256","jku":"x","kid":"c%d%04d%s","typ":"x"}`, round, i, pad)
+		})
+		per := heap(func(i int) string { return fmt.Sprintf(`{"alg":"ES256","kid":"%d%04d%s","typ":"x"}`, round, i, pad) })
+		t.Logf("round %d: heap left per anonymous Propose: %d KB with a header that parses, %d KB with one that does not (control); 8192 such calls ≈ %.1f GB",
+			round, per>>10, control>>10, float64(per)*8192/(1<<30))
+		best = min(best, per-control)
+		if best <= 256<<10 {
+			break
+		}
+	}
+	if best > 256<<10 {
+		t.Errorf("an anonymous Propose with a junk 1 MB signature pins %d KB in the header memo", best>>10)
 	}
 }
